@@ -1,0 +1,53 @@
+//! The web page (wasm32 only): a Leptos client-side app. This first version
+//! shows the product, its privacy promise, the compute backend the browser
+//! offers, and a model self-check on that backend.
+
+mod compute;
+mod self_check;
+
+use leptos::prelude::*;
+
+use compute::Compute;
+use self_check::SelfCheck;
+
+/// The whole page.
+#[component]
+pub fn App() -> impl IntoView {
+    let compute = LocalResource::new(compute::choose);
+    view! {
+        <header>
+            <h1>"DSAN-CT"</h1>
+            <p class="tagline">"COVID-19 versus community-acquired pneumonia from a chest CT, in your browser."</p>
+        </header>
+        <main>
+            <section class="panel privacy" aria-labelledby="privacy-title">
+                <h2 id="privacy-title">"Privacy"</h2>
+                <p data-testid="privacy-statement">
+                    "Nothing you open here leaves this computer: the page runs entirely in your "
+                    "browser and only loads its own files from this site. No upload, no analytics, "
+                    "no third-party content."
+                </p>
+                <p class="warning">"Research software, not a medical device."</p>
+            </section>
+            <Suspense fallback=|| view! { <p data-testid="backend-badge" class="badge">"Checking for WebGPU…"</p> }>
+                {move || compute.get().map(|compute| view! { <Backend compute /> })}
+            </Suspense>
+        </main>
+    }
+}
+
+/// The backend badge and the panels that need a backend.
+#[component]
+fn Backend(
+    /// The backend chosen for this page.
+    compute: Compute,
+) -> impl IntoView {
+    let backend = compute.backend;
+    view! {
+        <p class="badge" data-testid="backend-badge" data-backend=backend.label()
+            title=compute.reason.clone()>
+            "Compute: " {backend.label()} " — " {compute.reason.clone()}
+        </p>
+        <SelfCheck compute />
+    }
+}

@@ -1,0 +1,13 @@
+//! DSAN-CT: COVID-19 versus community-acquired pneumonia from a chest CT with
+//! the Dual-Sampling Attention Network, entirely in the browser.
+//!
+//! The library is shared by the web page (wasm32, module `app`) and the native
+//! `train` program: one implementation of the model, its weights format and
+//! its self-check, for both targets. See `ARCHITECTURE.md` for the data flow.
+
+pub mod model;
+pub mod probe;
+pub mod weights;
+
+#[cfg(target_arch = "wasm32")]
+pub mod app;

@@ -1,0 +1,99 @@
+//! The model self-check shared by the page, the forward benchmark and the
+//! cross-backend parity test: a randomly initialised model made reproducible by
+//! a seed, run on the synthetic input, with its outputs read back.
+//!
+//! The weights are always drawn on the CPU backend and moved to the target
+//! backend through the half-precision weights format, so every backend (and
+//! every platform) runs bit-identical weights.
+
+use std::sync::Mutex;
+
+use burn::backend::NdArray;
+use burn::prelude::*;
+
+use crate::model::{Dsan, DsanConfig, synthetic_input};
+use crate::weights::{WeightsError, decode_weights, encode_weights};
+
+/// Burn's CPU backend seeds one process-wide generator: hold this while seeding
+/// and drawing, so concurrent callers cannot interleave their draws.
+static SEEDED_INIT: Mutex<()> = Mutex::new(());
+
+/// A self-check that could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// Moving the seeded weights to the backend failed.
+    #[error("seeded weights: {0}")]
+    Weights(#[from] WeightsError),
+    /// The backend failed while computing or reading a result.
+    #[error("backend failed while reading {what}: {reason}")]
+    Backend {
+        /// Which output was being read.
+        what: &'static str,
+        /// The backend's message.
+        reason: String,
+    },
+}
+
+/// The outputs of one forward pass of the synthetic input, read back to the host.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ForwardSummary {
+    /// Softmax of branch U.
+    pub uniform: Vec<f32>,
+    /// Softmax of branch B.
+    pub balanced: Vec<f32>,
+    /// Ensemble probabilities.
+    pub ensemble: Vec<f32>,
+    /// Mean attention of the predicted class on the feature grid (row-major).
+    pub attention: Vec<f32>,
+    /// The feature grid `[d, h, w]` of `attention`.
+    pub attention_grid: [usize; 3],
+}
+
+/// A model with weights drawn from `seed` on the CPU backend, loaded onto `device`.
+pub fn seeded_model<B: Backend>(
+    config: &DsanConfig,
+    seed: u64,
+    device: &B::Device,
+) -> Result<Dsan<B>, WeightsError> {
+    let cpu = Default::default();
+    let (entry, bytes) = {
+        let _guard = SEEDED_INIT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        NdArray::<f32>::seed(&cpu, seed);
+        encode_weights(config.init::<NdArray<f32>>(&cpu), "seeded")?
+    };
+    decode_weights(config, &entry, &bytes, device)
+}
+
+/// Runs `model` on [`synthetic_input`] and reads the outputs back without
+/// blocking (WebGPU reads must be awaited).
+pub async fn forward_summary<B: Backend>(
+    model: &Dsan<B>,
+    config: &DsanConfig,
+    device: &B::Device,
+) -> Result<ForwardSummary, ProbeError> {
+    let output = model.forward(synthetic_input::<B>(config.input, device));
+    let [_, d, h, w] = output.attention.dims();
+    Ok(ForwardSummary {
+        uniform: read(output.uniform_probabilities, "branch U probabilities").await?,
+        balanced: read(output.balanced_probabilities, "branch B probabilities").await?,
+        ensemble: read(output.probabilities, "ensemble probabilities").await?,
+        attention: read(output.attention, "attention").await?,
+        attention_grid: [d, h, w],
+    })
+}
+
+async fn read<B: Backend, const D: usize>(
+    tensor: Tensor<B, D>,
+    what: &'static str,
+) -> Result<Vec<f32>, ProbeError> {
+    let backend = |reason: String| ProbeError::Backend { what, reason };
+    let data = tensor
+        .into_data_async()
+        .await
+        .map_err(|e| backend(format!("{e:?}")))?;
+    data.convert::<f32>()
+        .into_vec::<f32>()
+        .map_err(|e| backend(format!("{e:?}")))
+}

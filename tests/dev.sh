@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Set-up, serve and test DSAN-CT on a fresh machine (Debian, root, package
+# registries only). Usage: tests/dev.sh serve | test | setup
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+TRUNK_VERSION=0.21.14
+# wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
+BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
+
+log() { printf '\n== %s\n' "$*"; }
+
+need_apt() {
+    local missing=()
+    for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "apt-get install ${missing[*]}"
+        apt-get update -qq
+        apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+setup_web() {
+    rustup target list --installed | grep -q '^wasm32-unknown-unknown$' \
+        || rustup target add wasm32-unknown-unknown
+    if ! trunk --version 2>/dev/null | grep -q " $TRUNK_VERSION\$"; then
+        log "cargo install trunk $TRUNK_VERSION (10-20 min on 2 cores, once)"
+        # trunk 0.22 needs a newer rustc than this toolchain.
+        cargo install --locked trunk --version "$TRUNK_VERSION"
+    fi
+    if ! wasm-bindgen --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
+        log "cargo install wasm-bindgen-cli $BINDGEN_VERSION"
+        # Not --locked: its lock file pins a crate release the registry lacks.
+        cargo install wasm-bindgen-cli --version "$BINDGEN_VERSION" --force
+    fi
+}
+
+setup_browser() {
+    need_apt chromium chromium-driver
+    if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+        log "npm ci (playwright-core; it drives Debian's chromium, downloads no browser)"
+        (cd tests/e2e && npm ci --no-audit --no-fund)
+    fi
+}
+
+build_page() {
+    log "trunk build --release"
+    trunk build --release
+}
+
+case "${1:-}" in
+    setup)
+        setup_web
+        setup_browser
+        ;;
+    serve)
+        setup_web
+        log "serving on http://127.0.0.1:8080"
+        exec trunk serve --release
+        ;;
+    test)
+        setup_web
+        setup_browser
+        log "cargo fmt --check"
+        cargo fmt --all -- --check
+        log "cargo clippy (native, all targets)"
+        cargo clippy --workspace --all-targets --locked -- -D warnings
+        log "cargo test --workspace"
+        cargo test --workspace --locked
+        log "cargo build -p dsan-train --release (reference for the browser tests)"
+        cargo build -p dsan-train --release --locked
+        build_page
+        log "browser tests (headless Chromium: WebGPU via SwiftShader, and CPU fallback)"
+        DSAN_BIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/dsan" \
+        DIST_DIR="$ROOT/dist" \
+            node --test --test-reporter=spec tests/e2e/
+        ;;
+    *)
+        echo "usage: tests/dev.sh serve | test | setup" >&2
+        exit 2
+        ;;
+esac

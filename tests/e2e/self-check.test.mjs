@@ -1,0 +1,93 @@
+// The page's model self-check in headless Chromium: the seeded random model
+// runs on WebGPU (SwiftShader) and on the CPU fallback, both must equal the
+// native CPU forward of the same model, and the page must make no request but
+// same-origin GETs of its own files.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { serveDist, launch, openPage } from './harness.mjs';
+
+const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
+const DSAN = process.env.DSAN_BIN ?? 'dsan';
+const TOLERANCE = 1e-3;
+
+let server;
+before(async () => {
+  server = await serveDist(DIST);
+});
+after(async () => {
+  await server?.close();
+});
+
+function nativeReference(preset) {
+  const out = execFileSync(DSAN, ['self-check', '--preset', preset, '--seed', '42'], {
+    encoding: 'utf8',
+  });
+  return JSON.parse(out);
+}
+
+function assertClose(actual, expected, what) {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  actual.forEach((a, i) => {
+    assert.ok(Number.isFinite(a), `${what}[${i}] is finite`);
+    assert.ok(Math.abs(a - expected[i]) <= TOLERANCE, `${what}[${i}]: ${a} vs native ${expected[i]}`);
+  });
+}
+
+function assertPrivate(requests, origin) {
+  assert.ok(requests.length > 0, 'requests were recorded');
+  for (const r of requests) {
+    assert.equal(new URL(r.url).origin, origin, `same origin: ${r.url}`);
+    assert.equal(r.method, 'GET', `GET only: ${r.method} ${r.url}`);
+    assert.equal(r.body, null, `no request body: ${r.url}`);
+  }
+}
+
+/** Runs the self-check with `preset`; returns the page's report. */
+async function runSelfCheck(page, preset, timeout) {
+  await page.getByTestId('model-preset').selectOption(preset);
+  await page.getByTestId('run-model').click();
+  const json = page.getByTestId('forward-json');
+  const failure = page.getByTestId('error-list');
+  await Promise.race([
+    json.waitFor({ state: 'attached', timeout }),
+    failure.waitFor({ state: 'attached', timeout }).then(async () => {
+      throw new Error(`self-check failed: ${await failure.textContent()}`);
+    }),
+  ]);
+  return JSON.parse(await json.textContent());
+}
+
+for (const webgpu of [true, false]) {
+  const expected = webgpu ? 'WebGPU' : 'CPU';
+  test(`self-check on ${expected} equals the native CPU forward`, async () => {
+    const reference = nativeReference('tiny');
+    const browser = await launch({ webgpu });
+    try {
+      const { page, requests, errors } = await openPage(browser, server.url);
+      await page.getByRole('heading', { name: 'DSAN-CT' }).waitFor();
+      const badge = page.locator(`[data-testid="backend-badge"][data-backend]`);
+      await badge.waitFor({ timeout: 60_000 });
+      assert.equal(await badge.getAttribute('data-backend'), expected);
+      if (!webgpu) assert.match(await badge.textContent(), /running on the CPU/);
+      assert.match(await page.getByTestId('privacy-statement').textContent(), /leaves this computer/);
+
+      const report = await runSelfCheck(page, 'tiny', 300_000);
+      assert.equal(report.backend, expected);
+      console.log(
+        `# ${expected} tiny: build ${report.build_ms.toFixed(0)} ms, first forward ` +
+          `${report.first_forward_ms.toFixed(0)} ms, forward ${report.forward_ms.toFixed(0)} ms`,
+      );
+      assertClose(report.summary.ensemble, reference.ensemble, 'ensemble');
+      assertClose(report.summary.uniform, reference.uniform, 'branch U');
+      assertClose(report.summary.balanced, reference.balanced, 'branch B');
+      assert.deepEqual(report.summary.attention_grid, reference.attention_grid);
+      assertClose(report.summary.attention, reference.attention, 'attention');
+
+      assertPrivate(requests, new URL(server.url).origin);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
+  });
+}

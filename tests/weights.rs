@@ -1,0 +1,162 @@
+//! Saving and loading DSAN weights with their model card.
+
+use burn::backend::NdArray;
+use burn::prelude::*;
+use dsan_ct::model::{DsanConfig, synthetic_input};
+use dsan_ct::probe::seeded_model;
+use dsan_ct::weights::{
+    CARD_FORMAT_VERSION, ModelCard, Preprocessing, TrainingData, WeightsError, encode_weights,
+    load_model_files, load_weights, parse_card, save_model_files,
+};
+
+type B = NdArray<f32>;
+
+fn logits(model: &dsan_ct::model::Dsan<B>, config: &DsanConfig) -> Vec<f32> {
+    let device = Default::default();
+    let out = model.forward(synthetic_input::<B>(config.input, &device));
+    let mut v = out.uniform.logits.into_data().into_vec::<f32>().unwrap();
+    v.extend(out.balanced.logits.into_data().into_vec::<f32>().unwrap());
+    v
+}
+
+fn card_for(config: &DsanConfig, seed: u64) -> (ModelCard, Vec<u8>) {
+    let device = Default::default();
+    let model = seeded_model::<B>(config, seed, &device).unwrap();
+    let (weights, bytes) = encode_weights(model, "test.mpk").unwrap();
+    let card = ModelCard {
+        format_version: CARD_FORMAT_VERSION,
+        name: "test".into(),
+        version: "0.0.1".into(),
+        architecture: config.clone(),
+        preprocessing: Preprocessing::default(),
+        classes: vec!["CAP".into(), "COVID-19".into()],
+        weights,
+        training_data: TrainingData {
+            description: "untrained, seeded".into(),
+            synthetic: true,
+            cases_per_class: vec![],
+        },
+        metrics: vec![],
+        intended_use: "tests".into(),
+        limitations: "random weights".into(),
+    };
+    (card, bytes)
+}
+
+#[test]
+fn save_then_load_gives_bit_identical_logits() {
+    let device = Default::default();
+    let config = DsanConfig::tiny();
+    let (card, bytes) = card_for(&config, 1);
+    let first = load_weights::<B>(&card, &bytes, &device).unwrap();
+
+    // Saving a loaded model reproduces the file byte for byte ...
+    let (entry, again) = encode_weights(first.clone(), "test.mpk").unwrap();
+    assert_eq!(again, bytes);
+    assert_eq!(entry, card.weights);
+    // ... and loading it again gives bit-identical outputs.
+    let second = load_weights::<B>(&card, &again, &device).unwrap();
+    assert_eq!(logits(&first, &config), logits(&second, &config));
+}
+
+#[test]
+fn half_precision_stays_close_to_the_f32_model() {
+    let device = Default::default();
+    let config = DsanConfig::tiny();
+    NdArray::<f32>::seed(&device, 77);
+    let original = config.init::<B>(&device);
+    let expected = logits(&original, &config);
+    let (entry, bytes) = encode_weights(original, "w.mpk").unwrap();
+    assert!(entry.bytes < 2 * 2 * entry.parameter_count + 64 * 1024, "f16 storage");
+    let loaded = dsan_ct::weights::decode_weights::<B>(&config, &entry, &bytes, &device).unwrap();
+    for (a, b) in expected.iter().zip(logits(&loaded, &config)) {
+        assert!((a - b).abs() < 2e-2, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn a_corrupted_byte_is_refused_with_the_checksum_error() {
+    let device = Default::default();
+    let (card, mut bytes) = card_for(&DsanConfig::tiny(), 2);
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    match load_weights::<B>(&card, &bytes, &device) {
+        Err(WeightsError::Checksum { file, expected, actual }) => {
+            assert_eq!(file, "test.mpk");
+            assert_eq!(expected, card.weights.sha256);
+            assert_ne!(actual, expected);
+        }
+        other => panic!("expected a checksum error, got {other:?}"),
+    }
+    bytes.pop();
+    assert!(matches!(
+        load_weights::<B>(&card, &bytes, &device),
+        Err(WeightsError::Size { .. })
+    ));
+}
+
+#[test]
+fn a_card_with_another_architecture_is_refused() {
+    let device = Default::default();
+    let (mut card, bytes) = card_for(&DsanConfig::tiny(), 3);
+    card.architecture = card.architecture.clone().with_base_width(8);
+    let err = load_weights::<B>(&card, &bytes, &device).unwrap_err();
+    assert!(matches!(err, WeightsError::CardInconsistent { .. }), "{err}");
+    assert!(err.to_string().contains("test.mpk"));
+
+    // Weights of another network under a card whose fingerprints were copied
+    // from it: the checksums pass, the tensors do not fit.
+    let (other, other_bytes) = card_for(&DsanConfig::tiny().with_layers([2, 1, 1, 1]), 4);
+    let (mut card, _) = card_for(&DsanConfig::tiny(), 3);
+    card.weights.sha256 = other.weights.sha256.clone();
+    card.weights.bytes = other.weights.bytes;
+    let err = load_weights::<B>(&card, &other_bytes, &device).unwrap_err();
+    assert!(
+        matches!(err, WeightsError::Layout { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn cards_are_checked_when_parsed() {
+    let (card, _) = card_for(&DsanConfig::tiny(), 5);
+    let json = serde_json::to_vec(&card).unwrap();
+    assert_eq!(parse_card("card.json", &json).unwrap(), card);
+
+    let err = parse_card("card.json", b"{ not json").unwrap_err();
+    assert!(matches!(err, WeightsError::CardParse { .. }));
+    assert!(err.to_string().starts_with("model card card.json"));
+
+    let mut newer = card.clone();
+    newer.format_version = CARD_FORMAT_VERSION + 1;
+    let err = parse_card("card.json", &serde_json::to_vec(&newer).unwrap()).unwrap_err();
+    assert!(matches!(err, WeightsError::CardVersion { .. }));
+
+    let mut three = card.clone();
+    three.classes.push("Normal".into());
+    let err = parse_card("card.json", &serde_json::to_vec(&three).unwrap()).unwrap_err();
+    assert!(matches!(err, WeightsError::CardInconsistent { .. }));
+
+    let mut broken = card;
+    broken.architecture.layers = [0, 1, 1, 1];
+    let err = parse_card("card.json", &serde_json::to_vec(&broken).unwrap()).unwrap_err();
+    assert!(matches!(err, WeightsError::Architecture { .. }));
+}
+
+#[test]
+fn files_round_trip_through_a_folder() {
+    let device = Default::default();
+    let config = DsanConfig::tiny();
+    let (card, bytes) = card_for(&config, 6);
+    let dir = std::env::temp_dir().join(format!("dsan-weights-{}", std::process::id()));
+    let card_path = save_model_files(&dir, "card.json", &card, &bytes).unwrap();
+    let (read, model) = load_model_files::<B>(&card_path, &device).unwrap();
+    assert_eq!(read, card);
+    let direct = load_weights::<B>(&card, &bytes, &device).unwrap();
+    assert_eq!(logits(&model, &config), logits(&direct, &config));
+
+    std::fs::remove_file(dir.join("test.mpk")).unwrap();
+    let err = load_model_files::<B>(&card_path, &device).unwrap_err();
+    assert!(matches!(err, WeightsError::Io { .. }), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,52 @@
+//! `dsan`: the native companion of the DSAN-CT page. It reads model cards and
+//! runs the model self-check; training, evaluation and export come next
+//! (see the project's issues).
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Train, evaluate and export DSAN-CT models (native).
+#[derive(Parser, Debug)]
+#[command(name = "dsan", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print a human summary of a model card and check its weights file.
+    ModelInfo {
+        /// The model card (JSON); the weights file is looked up beside it.
+        card: PathBuf,
+    },
+    /// Run the seeded random model on the synthetic phantom (CPU backend) and
+    /// print its outputs as JSON: the reference the browser test compares with.
+    SelfCheck {
+        /// Network preset.
+        #[arg(long, value_enum, default_value_t = commands::Preset::Tiny)]
+        preset: commands::Preset,
+        /// Seed of the random weights.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::ModelInfo { card } => commands::model_info(&card),
+        Command::SelfCheck { preset, seed } => commands::self_check(preset, seed),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("dsan: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
