@@ -1,6 +1,11 @@
 //! Behaviour of the DSAN model on Burn's CPU backend (with autodiff for the
 //! gradient tests).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap is a failed test, with its message"
+)]
+
 use burn::backend::{Autodiff, NdArray};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
@@ -26,7 +31,9 @@ fn output_shapes_follow_the_config() {
     let device = Default::default();
     let configs = [
         DsanConfig::tiny(),
-        DsanConfig::tiny().with_input([12, 40, 24]).with_num_classes(3),
+        DsanConfig::tiny()
+            .with_input([12, 40, 24])
+            .with_num_classes(3),
         DsanConfig::tiny()
             .with_layers([2, 1, 1, 2])
             .with_stem_pool(false)
@@ -68,7 +75,9 @@ fn manual_cam(features: &[f32], weight: &[f32], k: usize, c: usize, cells: usize
     for class in 0..c {
         let raw: Vec<f32> = (0..cells)
             .map(|s| {
-                let v: f32 = (0..k).map(|ch| weight[ch * c + class] * features[ch * cells + s]).sum();
+                let v: f32 = (0..k)
+                    .map(|ch| weight[ch * c + class] * features[ch * cells + s])
+                    .sum();
                 v.max(0.0)
             })
             .collect();
@@ -114,7 +123,9 @@ fn attention_loss_is_zero_for_a_perfect_mask_and_positive_otherwise() {
     let device = Default::default();
     let config = DsanConfig::tiny();
     let model = seeded_model::<B>(&config, 5, &device).unwrap();
-    let out = model.uniform.forward(synthetic_input::<B>(config.input, &device));
+    let out = model
+        .uniform
+        .forward(synthetic_input::<B>(config.input, &device));
     let labels = Tensor::<B, 1, Int>::from_ints([1], &device);
     let present = Tensor::<B, 1>::from_floats([1.0], &device);
     let loss = DsanLossConfig::new();
@@ -125,11 +136,17 @@ fn attention_loss_is_zero_for_a_perfect_mask_and_positive_otherwise() {
         .soft_masks(&config)
         .slice([0..1, 1..2, 0..d, 0..h, 0..w])
         .reshape([1, d, h, w]);
-    let perfect = AttentionTargets { masks: perfect, present: present.clone() };
+    let perfect = AttentionTargets {
+        masks: perfect,
+        present: present.clone(),
+    };
     let terms = loss.loss(&config, &out, labels.clone(), &perfect);
     assert!(values(terms.attention)[0].abs() < 1e-12);
 
-    let wrong = AttentionTargets { masks: masks_for(&config, 1, &device), present };
+    let wrong = AttentionTargets {
+        masks: masks_for(&config, 1, &device),
+        present,
+    };
     let terms = loss.loss(&config, &out, labels.clone(), &wrong);
     let attention = values(terms.attention)[0];
     let ce = values(terms.cross_entropy)[0];
@@ -183,11 +200,21 @@ fn attention_loss_alone_sends_gradients_to_the_backbone() {
             }
         }
     }
-    model.uniform.visit(&mut GradNorms { grads: &grads, norms: &mut norms, path: vec![] });
-    let stem = norms.iter().find(|(p, _)| p.starts_with("backbone.stem.conv")).unwrap();
+    model.uniform.visit(&mut GradNorms {
+        grads: &grads,
+        norms: &mut norms,
+        path: vec![],
+    });
+    let stem = norms
+        .iter()
+        .find(|(p, _)| p.starts_with("backbone.stem.conv"))
+        .unwrap();
     assert!(stem.1.is_finite() && stem.1 > 0.0, "stem gradient {stem:?}");
     let balanced_untouched = model.balanced.head_weight().grad(&grads).is_none();
-    assert!(balanced_untouched, "branch B took no part in branch U's loss");
+    assert!(
+        balanced_untouched,
+        "branch B took no part in branch U's loss"
+    );
 }
 
 #[test]
@@ -196,7 +223,12 @@ fn the_same_seed_gives_the_same_output_and_another_seed_does_not() {
     let config = DsanConfig::tiny();
     let run = |seed| {
         let model = seeded_model::<B>(&config, seed, &device).unwrap();
-        values(model.forward(synthetic_input::<B>(config.input, &device)).uniform.logits)
+        values(
+            model
+                .forward(synthetic_input::<B>(config.input, &device))
+                .uniform
+                .logits,
+        )
     };
     let a = run(21);
     assert_eq!(a, run(21));

@@ -1,5 +1,10 @@
 //! Saving and loading DSAN weights with their model card.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap is a failed test, with its message"
+)]
+
 use burn::backend::NdArray;
 use burn::prelude::*;
 use dsan_ct::model::{DsanConfig, synthetic_input};
@@ -67,7 +72,10 @@ fn half_precision_stays_close_to_the_f32_model() {
     let original = config.init::<B>(&device);
     let expected = logits(&original, &config);
     let (entry, bytes) = encode_weights(original, "w.mpk").unwrap();
-    assert!(entry.bytes < 2 * 2 * entry.parameter_count + 64 * 1024, "f16 storage");
+    assert!(
+        entry.bytes < 2 * 2 * entry.parameter_count + 64 * 1024,
+        "f16 storage"
+    );
     let loaded = dsan_ct::weights::decode_weights::<B>(&config, &entry, &bytes, &device).unwrap();
     for (a, b) in expected.iter().zip(logits(&loaded, &config)) {
         assert!((a - b).abs() < 2e-2, "{a} vs {b}");
@@ -81,7 +89,11 @@ fn a_corrupted_byte_is_refused_with_the_checksum_error() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x40;
     match load_weights::<B>(&card, &bytes, &device) {
-        Err(WeightsError::Checksum { file, expected, actual }) => {
+        Err(WeightsError::Checksum {
+            file,
+            expected,
+            actual,
+        }) => {
             assert_eq!(file, "test.mpk");
             assert_eq!(expected, card.weights.sha256);
             assert_ne!(actual, expected);
@@ -101,7 +113,10 @@ fn a_card_with_another_architecture_is_refused() {
     let (mut card, bytes) = card_for(&DsanConfig::tiny(), 3);
     card.architecture = card.architecture.clone().with_base_width(8);
     let err = load_weights::<B>(&card, &bytes, &device).unwrap_err();
-    assert!(matches!(err, WeightsError::CardInconsistent { .. }), "{err}");
+    assert!(
+        matches!(err, WeightsError::CardInconsistent { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("test.mpk"));
 
     // Weights of another network under a card whose fingerprints were copied
@@ -111,10 +126,7 @@ fn a_card_with_another_architecture_is_refused() {
     card.weights.sha256 = other.weights.sha256.clone();
     card.weights.bytes = other.weights.bytes;
     let err = load_weights::<B>(&card, &other_bytes, &device).unwrap_err();
-    assert!(
-        matches!(err, WeightsError::Layout { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, WeightsError::Layout { .. }), "{err}");
 }
 
 #[test]

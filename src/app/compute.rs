@@ -61,9 +61,7 @@ pub async fn choose() -> Compute {
 /// Asks `navigator.gpu` for an adapter; returns a short description of it, or
 /// why there is none.
 async fn webgpu_adapter_info() -> Result<String, String> {
-    let navigator = web_sys::window()
-        .ok_or("no window")?
-        .navigator();
+    let navigator = web_sys::window().ok_or("no window")?.navigator();
     let gpu = Reflect::get(&navigator, &JsValue::from_str("gpu")).unwrap_or(JsValue::UNDEFINED);
     if gpu.is_undefined() || gpu.is_null() {
         return Err("this browser does not offer WebGPU".to_owned());

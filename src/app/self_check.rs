@@ -87,7 +87,9 @@ pub fn SelfCheck(
         set_result.set(None);
         spawn_local(async move {
             let outcome = match backend {
-                Backend::WebGpu => run::<GpuBackend>(backend, name, config, Default::default()).await,
+                Backend::WebGpu => {
+                    run::<GpuBackend>(backend, name, config, Default::default()).await
+                }
                 Backend::Cpu => run::<CpuBackend>(backend, name, config, Default::default()).await,
             };
             set_result.set(Some(outcome.map_err(|e| e.to_string())));

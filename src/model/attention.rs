@@ -41,6 +41,22 @@ pub fn soft_mask<B: Backend>(normalized: Tensor<B, 5>, omega: f64, sigma: f64) -
     sigmoid((normalized - sigma) * omega)
 }
 
+/// One-hot rows `[N, C]` of class indices `[N]`, built from a comparison so it
+/// never reads the tensor back (Burn's `one_hot` validates its input with a
+/// synchronous read, which WebGPU in a browser cannot do).
+pub fn class_one_hot<B: Backend>(indices: Tensor<B, 1, Int>, classes: usize) -> Tensor<B, 2> {
+    let [n] = indices.dims();
+    let device = indices.device();
+    let all = Tensor::<B, 1, Int>::arange(0..classes as i64, &device)
+        .reshape([1, classes])
+        .expand([n, classes]);
+    indices
+        .reshape([n, 1])
+        .expand([n, classes])
+        .equal(all)
+        .float()
+}
+
 /// Picks, for each sample, the map of one class: `maps` `[N, C, d, h, w]`,
 /// `one_hot` `[N, C]` -> `[N, d, h, w]`.
 pub fn select_class<B: Backend>(maps: Tensor<B, 5>, one_hot: Tensor<B, 2>) -> Tensor<B, 4> {

@@ -70,9 +70,7 @@ impl DsanConfig {
 
     /// A paper-scale network: ResNet-34 at width 64 on a 128x256x256 grid.
     pub fn paper_scale() -> Self {
-        Self::new()
-            .with_input([128, 256, 256])
-            .with_base_width(64)
+        Self::new().with_input([128, 256, 256]).with_base_width(64)
     }
 
     /// A tiny network (seconds on a CPU) for self-checks and tests.
@@ -168,7 +166,12 @@ mod tests {
             DsanConfig::tiny().with_num_classes(1).validate(),
             Err(ConfigError::TooFewClasses(1))
         );
-        assert!(DsanConfig::tiny().with_attention_sigma(1.5).validate().is_err());
+        assert!(
+            DsanConfig::tiny()
+                .with_attention_sigma(1.5)
+                .validate()
+                .is_err()
+        );
         assert!(DsanConfig::paper_scale().validate().is_ok());
     }
 }

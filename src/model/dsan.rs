@@ -5,7 +5,7 @@
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use super::attention::select_class;
+use super::attention::{class_one_hot, select_class};
 use super::branch::{BranchOutput, DsanBranch};
 use super::config::DsanConfig;
 
@@ -58,7 +58,7 @@ impl<B: Backend> Dsan<B> {
         let probabilities = (uniform_probabilities.clone() + balanced_probabilities.clone()) / 2.0;
         let [n, classes] = probabilities.dims();
         let predicted = probabilities.clone().argmax(1).reshape([n]); // [N]
-        let one_hot = predicted.one_hot::<2>(classes).float(); // [N, C]
+        let one_hot = class_one_hot(predicted, classes); // [N, C]
         let attention = (select_class(uniform.attention.clone(), one_hot.clone())
             + select_class(balanced.attention.clone(), one_hot))
             / 2.0; // [N, d, h, w]

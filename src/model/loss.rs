@@ -4,7 +4,7 @@
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 
-use super::attention::select_class;
+use super::attention::{class_one_hot, select_class};
 use super::branch::BranchOutput;
 use super::config::DsanConfig;
 
@@ -52,7 +52,7 @@ impl DsanLossConfig {
         let cross_entropy = CrossEntropyLossConfig::new()
             .init(&device)
             .forward(output.logits.clone(), labels.clone());
-        let one_hot = labels.one_hot::<2>(classes).float(); // [N, C]
+        let one_hot = class_one_hot(labels.clone(), classes); // [N, C]
         let soft = select_class(output.soft_masks(model), one_hot); // [N, d, h, w]
         let per_case = (soft - targets.masks.clone())
             .powi_scalar(2)

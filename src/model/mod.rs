@@ -15,7 +15,7 @@ mod pool3d;
 mod resnet3d;
 mod synthetic;
 
-pub use attention::{class_activation_maps, normalize_maps, soft_mask};
+pub use attention::{class_activation_maps, class_one_hot, normalize_maps, soft_mask};
 pub use branch::{BranchOutput, DsanBranch};
 pub use config::{ConfigError, DsanConfig};
 pub use dsan::{Dsan, DsanOutput};

@@ -51,7 +51,9 @@ mod tests {
             for oh in 0..out[1] {
                 for ow in 0..out[2] {
                     let mut best = f32::NEG_INFINITY;
-                    for (kd, kh, kw) in (0..k).flat_map(|a| (0..k).flat_map(move |b| (0..k).map(move |c| (a, b, c)))) {
+                    for (kd, kh, kw) in (0..k)
+                        .flat_map(|a| (0..k).flat_map(move |b| (0..k).map(move |c| (a, b, c))))
+                    {
                         let (z, y, xx) = (od * s + kd, oh * s + kh, ow * s + kw);
                         if z < p || y < p || xx < p {
                             continue;

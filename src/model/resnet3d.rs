@@ -16,12 +16,7 @@ pub struct ConvBn<B: Backend> {
 }
 
 impl<B: Backend> ConvBn<B> {
-    fn new(
-        channels: [usize; 2],
-        kernel: usize,
-        stride: [usize; 3],
-        device: &B::Device,
-    ) -> Self {
+    fn new(channels: [usize; 2], kernel: usize, stride: [usize; 3], device: &B::Device) -> Self {
         let pad = kernel / 2;
         let conv = Conv3dConfig::new(channels, [kernel; 3])
             .with_stride(stride)
@@ -91,7 +86,11 @@ impl<B: Backend> ResNet3d<B> {
             .map(|stage| {
                 (0..config.layers[stage])
                     .map(|block| {
-                        let stride = if block == 0 { config.stage_strides[stage] } else { 1 };
+                        let stride = if block == 0 {
+                            config.stage_strides[stage]
+                        } else {
+                            1
+                        };
                         let layer = BasicBlock::new([in_channels, widths[stage]], stride, device);
                         in_channels = widths[stage];
                         layer

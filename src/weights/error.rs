@@ -15,7 +15,9 @@ pub enum WeightsError {
         reason: String,
     },
     /// The card was written by an incompatible version.
-    #[error("model card {file}: format version {found} is not supported (this build reads {supported})")]
+    #[error(
+        "model card {file}: format version {found} is not supported (this build reads {supported})"
+    )]
     CardVersion {
         /// Card file name.
         file: String,
@@ -41,7 +43,9 @@ pub enum WeightsError {
         reason: String,
     },
     /// The weights file is not the one the card describes.
-    #[error("weights {file}: SHA-256 is {actual} but the model card expects {expected}; the file is corrupted or belongs to another card")]
+    #[error(
+        "weights {file}: SHA-256 is {actual} but the model card expects {expected}; the file is corrupted or belongs to another card"
+    )]
     Checksum {
         /// Weights file name.
         file: String,

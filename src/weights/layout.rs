@@ -2,8 +2,8 @@
 //! fingerprint, which ties a weights file to the architecture in its card.
 
 use burn::module::{ModuleVisitor, Param};
-use rmpv::Value;
 use burn::prelude::*;
+use rmpv::Value;
 use sha2::{Digest, Sha256};
 
 /// Every float parameter and buffer of a module, in visiting order.

@@ -1,8 +1,8 @@
 //! Encoding a [`Dsan`] as a half-precision Burn record, and loading one back
 //! after checking it against its model card.
 
-use burn::record::{HalfPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::prelude::*;
+use burn::record::{HalfPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 
 use super::card::{CARD_FORMAT_VERSION, ModelCard, WEIGHTS_FORMAT, WeightsFile};
 use super::error::WeightsError;
@@ -21,10 +21,12 @@ pub fn encode_weights<B: Backend>(
 ) -> Result<(WeightsFile, Vec<u8>), WeightsError> {
     let layout = TensorLayout::of::<B, _>(&model);
     let parameter_count = model.num_params() as u64;
-    let bytes = Recorder::<B>::record(&HalfRecorder::new(), model.into_record(), ())
-        .map_err(|e| WeightsError::Encode {
-            file: file_name.to_owned(),
-            reason: e.to_string(),
+    let bytes =
+        Recorder::<B>::record(&HalfRecorder::new(), model.into_record(), ()).map_err(|e| {
+            WeightsError::Encode {
+                file: file_name.to_owned(),
+                reason: e.to_string(),
+            }
         })?;
     let entry = WeightsFile {
         file: file_name.to_owned(),
@@ -131,11 +133,12 @@ pub fn decode_weights<B: Backend>(
     if let Some(reason) = expected.mismatch_with(&stored) {
         return Err(WeightsError::Layout { file, reason });
     }
-    let record = Recorder::<B>::load(&HalfRecorder::new(), bytes.to_vec(), device).map_err(
-        |e| WeightsError::Decode {
-            file: file.clone(),
-            reason: e.to_string(),
-        },
-    )?;
+    let record =
+        Recorder::<B>::load(&HalfRecorder::new(), bytes.to_vec(), device).map_err(|e| {
+            WeightsError::Decode {
+                file: file.clone(),
+                reason: e.to_string(),
+            }
+        })?;
     Ok(model.load_record(record))
 }

@@ -65,7 +65,11 @@ fn describe(card: &ModelCard) -> String {
         p.lung_crop_margin_mm,
         p.mask_outside_lungs,
         card.training_data.description,
-        if card.training_data.synthetic { " (synthetic)" } else { "" },
+        if card.training_data.synthetic {
+            " (synthetic)"
+        } else {
+            ""
+        },
     );
     for (class, n) in &card.training_data.cases_per_class {
         text += &format!("  {class}: {n} cases\n");
@@ -75,9 +79,15 @@ fn describe(card: &ModelCard) -> String {
     }
     for m in &card.metrics {
         let sd = m.sd.map(|sd| format!(" ± {sd:.3}")).unwrap_or_default();
-        text += &format!("metric: {} = {:.3}{sd} ({})\n", m.name, m.value, m.measured_on);
+        text += &format!(
+            "metric: {} = {:.3}{sd} ({})\n",
+            m.name, m.value, m.measured_on
+        );
     }
-    text += &format!("intended use: {}\nlimitations: {}\n", card.intended_use, card.limitations);
+    text += &format!(
+        "intended use: {}\nlimitations: {}\n",
+        card.intended_use, card.limitations
+    );
     text
 }
 
@@ -87,6 +97,9 @@ pub fn self_check(preset: Preset, seed: u64) -> anyhow::Result<()> {
     let config = preset.config();
     let model = seeded_model::<Cpu>(&config, seed, &device)?;
     let summary = pollster::block_on(forward_summary(&model, &config, &device))?;
-    println!("{}", serde_json::to_string(&summary).context("encoding the summary")?);
+    println!(
+        "{}",
+        serde_json::to_string(&summary).context("encoding the summary")?
+    );
     Ok(())
 }

@@ -1,0 +1,13 @@
+import { serveDist, launch, openPage } from './harness.mjs';
+const s = await serveDist('/work/main/dist');
+const b = await launch({ webgpu: true });
+const { page, requests, errors } = await openPage(b, s.url);
+page.on('console', m => console.log('console', m.type(), m.text().slice(0, 500)));
+await page.locator('[data-testid="backend-badge"][data-backend]').waitFor({ timeout: 60000 });
+console.log(await page.getByTestId('backend-badge').textContent());
+await page.getByTestId('model-preset').selectOption('tiny');
+await page.getByTestId('run-model').click();
+await page.waitForTimeout(40000);
+console.log(errors.map(e => e.slice(0, 1500)));
+console.log(await page.locator('main').innerText());
+await b.close(); await s.close();
