@@ -68,11 +68,11 @@ case "${1:-}" in
         cargo clippy --workspace --all-targets --locked -- -D warnings
         log "cargo test --workspace"
         cargo test --workspace --locked
-        log "cargo build -p dsan-train --release (reference for the browser tests)"
-        cargo build -p dsan-train --release --locked
+        log "cargo build -p dsan-train (the native reference of the browser tests)"
+        cargo build -p dsan-train --locked
         build_page
         log "browser tests (headless Chromium: WebGPU via SwiftShader, and CPU fallback)"
-        DSAN_BIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/dsan" \
+        DSAN_BIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/dsan" \
         DIST_DIR="$ROOT/dist" \
             node --test --test-reporter=spec tests/e2e/
         ;;

@@ -145,6 +145,6 @@ fn Report(
             <dt>"Forward"</dt><dd data-testid="forward-ms">{format!("{:.0} ms", report.forward_ms)}</dd>
             <dt>"Class 1 output of the random model"</dt><dd>{format!("{covid:.4}")}</dd>
         </dl>
-        <pre data-testid="forward-json" hidden>{json}</pre>
+        <pre data-testid="forward-json" data-config=report.config hidden>{json}</pre>
     }
 }

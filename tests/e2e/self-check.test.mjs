@@ -47,7 +47,7 @@ function assertPrivate(requests, origin) {
 async function runSelfCheck(page, preset, timeout) {
   await page.getByTestId('model-preset').selectOption(preset);
   await page.getByTestId('run-model').click();
-  const json = page.getByTestId('forward-json');
+  const json = page.locator(`[data-testid="forward-json"][data-config="${preset}"]`);
   const failure = page.getByTestId('error-list');
   await Promise.race([
     json.waitFor({ state: 'attached', timeout }),
@@ -61,7 +61,6 @@ async function runSelfCheck(page, preset, timeout) {
 for (const webgpu of [true, false]) {
   const expected = webgpu ? 'WebGPU' : 'CPU';
   test(`self-check on ${expected} equals the native CPU forward`, async () => {
-    const reference = nativeReference('tiny');
     const browser = await launch({ webgpu });
     try {
       const { page, requests, errors } = await openPage(browser, server.url);
@@ -72,17 +71,24 @@ for (const webgpu of [true, false]) {
       if (!webgpu) assert.match(await badge.textContent(), /running on the CPU/);
       assert.match(await page.getByTestId('privacy-statement').textContent(), /leaves this computer/);
 
-      const report = await runSelfCheck(page, 'tiny', 300_000);
-      assert.equal(report.backend, expected);
-      console.log(
-        `# ${expected} tiny: build ${report.build_ms.toFixed(0)} ms, first forward ` +
-          `${report.first_forward_ms.toFixed(0)} ms, forward ${report.forward_ms.toFixed(0)} ms`,
-      );
-      assertClose(report.summary.ensemble, reference.ensemble, 'ensemble');
-      assertClose(report.summary.uniform, reference.uniform, 'branch U');
-      assertClose(report.summary.balanced, reference.balanced, 'branch B');
-      assert.deepEqual(report.summary.attention_grid, reference.attention_grid);
-      assertClose(report.summary.attention, reference.attention, 'attention');
+      // The tiny network, then the web default (whose timings are the
+      // browser figures of the forward benchmark).
+      for (const preset of ['tiny', 'web-default']) {
+        const reference = nativeReference(preset);
+        const report = await runSelfCheck(page, preset, 300_000);
+        assert.equal(report.backend, expected);
+        assert.equal(report.config, preset);
+        console.log(
+          `# bench: ${expected} ${preset} (${report.parameters} parameters): build ` +
+            `${report.build_ms.toFixed(0)} ms, first forward ${report.first_forward_ms.toFixed(0)} ms, ` +
+            `forward ${report.forward_ms.toFixed(0)} ms`,
+        );
+        assertClose(report.summary.ensemble, reference.ensemble, `${preset} ensemble`);
+        assertClose(report.summary.uniform, reference.uniform, `${preset} branch U`);
+        assertClose(report.summary.balanced, reference.balanced, `${preset} branch B`);
+        assert.deepEqual(report.summary.attention_grid, reference.attention_grid);
+        assertClose(report.summary.attention, reference.attention, `${preset} attention`);
+      }
 
       assertPrivate(requests, new URL(server.url).origin);
       assert.deepEqual(errors, []);
