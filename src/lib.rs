@@ -2,11 +2,14 @@
 //! the Dual-Sampling Attention Network, entirely in the browser.
 //!
 //! The library is shared by the web page (wasm32, module `app`) and the native
-//! `train` program: one implementation of the model, its weights format and
-//! its self-check, for both targets. See `ARCHITECTURE.md` for the data flow.
+//! `train` program: one implementation of DICOM ingestion, the volume, the
+//! model, its weights format and its self-check, for both targets. See
+//! `ARCHITECTURE.md` for the data flow.
 
+pub mod dicom;
 pub mod model;
 pub mod probe;
+pub mod volume;
 pub mod weights;
 
 #[cfg(target_arch = "wasm32")]

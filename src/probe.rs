@@ -9,6 +9,7 @@
 use std::sync::Mutex;
 
 use burn::backend::NdArray;
+use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 
 use crate::model::{Dsan, DsanConfig, synthetic_input};
@@ -49,20 +50,39 @@ pub struct ForwardSummary {
     pub attention_grid: [usize; 3],
 }
 
-/// A model with weights drawn from `seed` on the CPU backend, loaded onto `device`.
+/// Reads every parameter once, so lazily initialised ones draw their values now.
+struct Materialize;
+
+impl<B: Backend> ModuleVisitor<B> for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        param.val();
+    }
+}
+
+/// A model on the CPU backend with f32 weights drawn from `seed`.
+///
+/// Deterministic as long as nothing else in the process draws from the CPU
+/// backend's generator while it runs (this crate never does: loading weights
+/// does not initialise parameters).
+pub fn seeded_cpu_model(config: &DsanConfig, seed: u64) -> Dsan<NdArray<f32>> {
+    let cpu = Default::default();
+    let _guard = SEEDED_INIT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    NdArray::<f32>::seed(&cpu, seed);
+    let model = config.init::<NdArray<f32>>(&cpu);
+    model.visit(&mut Materialize);
+    model
+}
+
+/// [`seeded_cpu_model`] moved onto `device` through the half-precision
+/// weights format (so its weights are f16-representable on every backend).
 pub fn seeded_model<B: Backend>(
     config: &DsanConfig,
     seed: u64,
     device: &B::Device,
 ) -> Result<Dsan<B>, WeightsError> {
-    let cpu = Default::default();
-    let (entry, bytes) = {
-        let _guard = SEEDED_INIT
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        NdArray::<f32>::seed(&cpu, seed);
-        encode_weights(config.init::<NdArray<f32>>(&cpu), "seeded")?
-    };
+    let (entry, bytes) = encode_weights(seeded_cpu_model(config, seed), "seeded")?;
     decode_weights(config, &entry, &bytes, device)
 }
 

@@ -66,10 +66,8 @@ case "${1:-}" in
         cargo fmt --all -- --check
         log "cargo clippy (native, all targets)"
         cargo clippy --workspace --all-targets --locked -- -D warnings
-        log "cargo test --workspace"
+        log "cargo test --workspace (also builds target/debug/dsan, the browser tests' native reference)"
         cargo test --workspace --locked
-        log "cargo build -p dsan-train (the native reference of the browser tests)"
-        cargo build -p dsan-train --locked
         build_page
         log "browser tests (headless Chromium: WebGPU via SwiftShader, and CPU fallback)"
         DSAN_BIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/dsan" \

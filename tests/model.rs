@@ -40,7 +40,7 @@ fn output_shapes_follow_the_config() {
             .with_stage_strides([1, 2, 1, 2]),
     ];
     for config in configs {
-        let model = config.init::<B>(&device);
+        let model = seeded_model::<B>(&config, 1, &device).unwrap();
         let x = synthetic_input::<B>(config.input, &device).repeat_dim(0, 2);
         let out = model.forward(x);
         let [d, h, w] = config.feature_grid();

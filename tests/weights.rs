@@ -6,9 +6,8 @@
 )]
 
 use burn::backend::NdArray;
-use burn::prelude::*;
 use dsan_ct::model::{DsanConfig, synthetic_input};
-use dsan_ct::probe::seeded_model;
+use dsan_ct::probe::{seeded_cpu_model, seeded_model};
 use dsan_ct::weights::{
     CARD_FORMAT_VERSION, ModelCard, Preprocessing, TrainingData, WeightsError, encode_weights,
     load_model_files, load_weights, parse_card, save_model_files,
@@ -68,8 +67,7 @@ fn save_then_load_gives_bit_identical_logits() {
 fn half_precision_stays_close_to_the_f32_model() {
     let device = Default::default();
     let config = DsanConfig::tiny();
-    NdArray::<f32>::seed(&device, 77);
-    let original = config.init::<B>(&device);
+    let original = seeded_cpu_model(&config, 77);
     let expected = logits(&original, &config);
     let (entry, bytes) = encode_weights(original, "w.mpk").unwrap();
     assert!(

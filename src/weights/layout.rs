@@ -28,8 +28,10 @@ impl<B: Backend> ModuleVisitor<B> for LayoutVisitor {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        self.entries
-            .push((self.path.join("."), param.val().dims().to_vec()));
+        // The lazy shape: reading it does not draw a lazily initialised
+        // parameter from the backend's random generator.
+        let shape = param.lazy_shape().dims::<D>().to_vec();
+        self.entries.push((self.path.join("."), shape));
     }
 }
 

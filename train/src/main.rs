@@ -1,8 +1,9 @@
-//! `dsan`: the native companion of the DSAN-CT page. It reads model cards and
-//! runs the model self-check; training, evaluation and export come next
+//! `dsan`: the native companion of the DSAN-CT page. It inspects DICOM data,
+//! reads model cards and runs the model self-check; training, evaluation and export come next
 //! (see the project's issues).
 
 mod commands;
+mod inspect;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +25,13 @@ enum Command {
         /// The model card (JSON); the weights file is looked up beside it.
         card: PathBuf,
     },
+    /// List the DICOM series in files, folders (recursively) and .zip archives,
+    /// as JSON: the default series marked, HU statistics, and skipped files.
+    Inspect {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// Run the seeded random model on the synthetic phantom (CPU backend) and
     /// print its outputs as JSON: the reference the browser test compares with.
     SelfCheck {
@@ -41,6 +49,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::ModelInfo { card } => commands::model_info(&card),
         Command::SelfCheck { preset, seed } => commands::self_check(preset, seed),
+        Command::Inspect { paths } => inspect::inspect(&paths),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

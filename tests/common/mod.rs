@@ -1,0 +1,44 @@
+//! Helpers shared by the integration tests.
+
+#![allow(dead_code, reason = "each test crate uses a subset of these helpers")]
+
+use std::path::PathBuf;
+
+/// `../shared/data` (or `$DSAN_SHARED_DATA`): the real test data beside the clone.
+pub fn shared_data() -> PathBuf {
+    let dir = std::env::var_os("DSAN_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    assert!(
+        dir.is_dir(),
+        "shared test data not found at {}",
+        dir.display()
+    );
+    dir
+}
+
+/// `(name, bytes)` of every file in `dir` under the shared data, sorted by name.
+pub fn read_dir(dir: &str) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(shared_data().join(dir))
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// A deterministic permutation of `items` (xorshift; no rand dependency).
+pub fn shuffled<T>(mut items: Vec<T>, seed: u64) -> Vec<T> {
+    let mut state = seed.max(1);
+    for i in (1..items.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        items.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    items
+}

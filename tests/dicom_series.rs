@@ -1,0 +1,204 @@
+//! From real files to one sorted volume: series grouping, the default choice,
+//! ordering along the slice normal, duplicates, gaps, and .zip archives.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap is a failed test, with its message"
+)]
+
+mod common;
+
+use std::io::Write;
+
+use common::{read_dir, shared_data, shuffled};
+use dsan_ct::dicom::{DicomError, MAX_ENTRY_BYTES, assemble, read_file, read_study};
+
+const CAP001: &str = "ct-real/covid-ct-md/subsampled-every-4th/CAP/cap001";
+
+/// z of ImagePositionPatient of every file, decoded by our reader.
+fn file_z(files: &[(String, Vec<u8>)]) -> Vec<(String, f64)> {
+    files
+        .iter()
+        .map(|(name, bytes)| {
+            (
+                name.clone(),
+                read_file(name, bytes).unwrap()[0].position.unwrap()[2],
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_shuffled_series_is_sorted_along_the_slice_normal() {
+    let files = read_dir(CAP001);
+    assert_eq!(files.len(), 42);
+    let mut by_z = file_z(&files);
+    by_z.sort_by(|a, b| a.1.total_cmp(&b.1));
+
+    let study = read_study(shuffled(files.clone(), 7));
+    assert!(study.skipped.is_empty(), "{:?}", study.skipped);
+    assert_eq!(study.series.len(), 1);
+    assert_eq!(study.default, Some(0));
+    let summary = &study.series[0].summary;
+    assert_eq!((summary.slices, summary.image_size), (42, [512, 512]));
+    assert_eq!(summary.plane, "axial");
+    assert!((summary.slice_spacing.unwrap() - 8.0).abs() < 1e-3);
+
+    let assembled = assemble(study.series.into_iter().next().unwrap()).unwrap();
+    assert!(assembled.warnings.is_empty(), "{:?}", assembled.warnings);
+    let v = &assembled.volume;
+    assert_eq!(v.dims(), [42, 512, 512]);
+    assert!((v.spacing()[0] - 8.0).abs() < 1e-3);
+    // Slice k of the volume is the k-th file by increasing z (inferior first),
+    // whatever the order and names of the files.
+    for k in [0, 1, 20, 41] {
+        let (name, z) = &by_z[k];
+        assert!((v.position(k as f64, 0.0, 0.0)[2] - z).abs() < 1e-6);
+        let (_, bytes) = files.iter().find(|(n, _)| n == name).unwrap();
+        let expected = &read_file(name, bytes).unwrap()[0].hu;
+        let plane = 512 * 512;
+        assert_eq!(
+            &v.voxels()[k * plane..(k + 1) * plane],
+            expected.as_slice(),
+            "slice {k}"
+        );
+    }
+}
+
+#[test]
+fn the_ct_series_is_chosen_among_scouts_other_modalities_and_junk() {
+    let mut files = read_dir(CAP001);
+    let conformance = "dicom-conformance/pydicom-test_files";
+    for other in [
+        "CT_small.dcm",
+        "MR_small.dcm",
+        "rtplan.dcm",
+        "dicomdirtests/DICOMDIR",
+    ] {
+        let bytes = std::fs::read(shared_data().join(conformance).join(other)).unwrap();
+        files.push((other.rsplit('/').next().unwrap().to_owned(), bytes));
+    }
+    files.push(("notes.txt".to_owned(), b"not a DICOM file at all".to_vec()));
+    let study = read_study(shuffled(files, 3));
+
+    let chosen = &study.series[study.default.unwrap()].summary;
+    assert_eq!(chosen.slices, 42);
+    let unusable: Vec<_> = study
+        .series
+        .iter()
+        .filter_map(|s| s.summary.unusable.clone())
+        .collect();
+    assert!(
+        unusable.iter().any(|u| u.contains("modality \"MR\"")),
+        "{unusable:?}"
+    );
+    assert!(
+        unusable.iter().any(|u| u.contains("1 slice")),
+        "{unusable:?}"
+    );
+    let reasons: Vec<String> = study.skipped.iter().map(ToString::to_string).collect();
+    for expected in [
+        "notes.txt: not a readable DICOM file",
+        "DICOMDIR: no image",
+        "rtplan.dcm: no image",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r.starts_with(expected)),
+            "{expected:?} in {reasons:?}"
+        );
+    }
+}
+
+#[test]
+fn duplicates_are_dropped_and_a_missing_slice_is_interpolated() {
+    let files = read_dir(CAP001);
+    let mut by_z = file_z(&files);
+    by_z.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let missing = &by_z[20].0;
+    let duplicate = files.iter().find(|(n, _)| n == &by_z[5].0).unwrap().clone();
+    let mut damaged: Vec<_> = files
+        .iter()
+        .filter(|(n, _)| n != missing)
+        .cloned()
+        .collect();
+    damaged.push(("copy-of-a-slice.dcm".to_owned(), duplicate.1));
+
+    let study = read_study(shuffled(damaged, 11));
+    let assembled = assemble(study.series.into_iter().next().unwrap()).unwrap();
+    let warnings = assembled.warnings.join("\n");
+    assert!(warnings.contains("1 duplicate slice"), "{warnings}");
+    assert!(warnings.contains("uneven slice spacing"), "{warnings}");
+    let v = &assembled.volume;
+    assert_eq!(
+        v.dims(),
+        [42, 512, 512],
+        "the gap is filled back to 8 mm steps"
+    );
+    // The filled slice is the mean of its neighbours.
+    let plane = 512 * 512;
+    let at = |k: usize| &v.voxels()[k * plane..(k + 1) * plane];
+    let (below, filled, above) = (at(19), at(20), at(21));
+    for i in (0..plane).step_by(4099) {
+        assert!((filled[i] - (below[i] + above[i]) / 2.0).abs() < 1e-3);
+    }
+}
+
+fn zip_of(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in entries {
+        writer.start_file(name.as_str(), options).unwrap();
+        writer.write_all(bytes).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+#[test]
+fn a_zip_with_nested_folders_reads_like_the_loose_files() {
+    let files = read_dir(CAP001);
+    let nested: Vec<_> = files
+        .iter()
+        .enumerate()
+        .map(|(i, (n, b))| (format!("export/disk{}/{n}", i % 3), b.clone()))
+        .collect();
+    let archive = zip_of(&nested);
+    let from_zip = read_study([("study.zip".to_owned(), archive)]);
+    let loose = read_study(files);
+    assert!(from_zip.skipped.is_empty(), "{:?}", from_zip.skipped);
+    let a = assemble(from_zip.series.into_iter().next().unwrap()).unwrap();
+    let b = assemble(loose.series.into_iter().next().unwrap()).unwrap();
+    assert_eq!(a.volume, b.volume);
+}
+
+#[test]
+fn empty_broken_and_oversized_archives_are_refused_with_a_reason() {
+    let empty = read_study([("empty.zip".to_owned(), zip_of(&[]))]);
+    assert!(
+        matches!(&empty.skipped[..], [DicomError::Archive { file, .. }] if file == "empty.zip")
+    );
+
+    let mut truncated = zip_of(&read_dir(CAP001)[..2]);
+    truncated.truncate(truncated.len() / 2);
+    let broken = read_study([("broken.zip".to_owned(), truncated)]);
+    assert!(
+        matches!(&broken.skipped[..], [DicomError::Archive { .. }]),
+        "{:?}",
+        broken.skipped
+    );
+
+    // A bomb: one entry that inflates past the per-entry limit.
+    let bomb = zip_of(&[(
+        "zeros.dcm".to_owned(),
+        vec![0; MAX_ENTRY_BYTES as usize + 1],
+    )]);
+    assert!(bomb.len() < 1 << 20, "compresses well");
+    let study = read_study([("bomb.zip".to_owned(), bomb)]);
+    let reasons: Vec<String> = study.skipped.iter().map(ToString::to_string).collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("bomb.zip/zeros.dcm") && r.contains("MiB")),
+        "{reasons:?}"
+    );
+}

@@ -1,0 +1,135 @@
+//! The `dsan` binary end to end: help, model-info, inspect, self-check.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap is a failed test, with its message"
+)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use dsan_ct::model::DsanConfig;
+use dsan_ct::probe::seeded_cpu_model;
+use dsan_ct::weights::{
+    CARD_FORMAT_VERSION, ModelCard, Preprocessing, TrainingData, encode_weights, save_model_files,
+};
+
+fn dsan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dsan"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn shared_data() -> PathBuf {
+    let dir = std::env::var_os("DSAN_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
+    assert!(
+        dir.is_dir(),
+        "shared test data not found at {}",
+        dir.display()
+    );
+    dir
+}
+
+#[test]
+fn help_lists_the_subcommands() {
+    let out = dsan(&["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for command in ["model-info", "inspect", "self-check"] {
+        assert!(help.contains(command), "{command} in {help}");
+    }
+}
+
+#[test]
+fn model_info_verifies_the_weights_and_refuses_a_corrupted_file() {
+    let config = DsanConfig::tiny();
+    let (weights, mut bytes) = encode_weights(seeded_cpu_model(&config, 8), "tiny.mpk").unwrap();
+    let card = ModelCard {
+        format_version: CARD_FORMAT_VERSION,
+        name: "cli-test".into(),
+        version: "1.2.3".into(),
+        architecture: config,
+        preprocessing: Preprocessing::default(),
+        classes: vec!["CAP".into(), "COVID-19".into()],
+        weights,
+        training_data: TrainingData {
+            description: "seeded random weights".into(),
+            synthetic: true,
+            cases_per_class: vec![("CAP".into(), 0), ("COVID-19".into(), 0)],
+        },
+        metrics: vec![],
+        intended_use: "testing the CLI".into(),
+        limitations: "untrained".into(),
+    };
+    let dir = std::env::temp_dir().join(format!("dsan-cli-{}", std::process::id()));
+    let card_path = save_model_files(&dir, "card.json", &card, &bytes).unwrap();
+    let card_arg = card_path.to_str().unwrap();
+
+    let out = dsan(&["model-info", card_arg]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let info = text(&out.stdout);
+    assert!(info.starts_with("cli-test 1.2.3"), "{info}");
+    assert!(info.contains("verified"), "{info}");
+    assert!(info.contains("CAP, COVID-19"), "{info}");
+
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(dir.join("tiny.mpk"), &bytes).unwrap();
+    let out = dsan(&["model-info", card_arg]);
+    assert!(!out.status.success());
+    let error = text(&out.stderr);
+    assert!(
+        error.contains("tiny.mpk") && error.contains("SHA-256"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn inspect_reports_series_the_default_and_skipped_files() {
+    let data = shared_data();
+    let folder = data.join("ct-real/covid-ct-md/subsampled-every-4th/CAP/cap001");
+    let small = data.join("dicom-conformance/pydicom-test_files/CT_small.dcm");
+    let readme = data.join("ct-real/covid-ct-md/README.md");
+    let out = dsan(&[
+        "inspect",
+        folder.to_str().unwrap(),
+        small.to_str().unwrap(),
+        readme.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let series = report["series"].as_array().unwrap();
+    assert_eq!(series.len(), 2);
+    let default: Vec<_> = series.iter().filter(|s| s["default"] == true).collect();
+    assert_eq!(default.len(), 1);
+    assert_eq!(default[0]["slices"], 42);
+    assert_eq!(default[0]["modality"], "CT");
+    assert_eq!(default[0]["hu_min"], -1024.0);
+    let skipped = report["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0]["error"].as_str().unwrap().contains("README.md"));
+}
+
+#[test]
+fn self_check_prints_probabilities() {
+    let out = dsan(&["self-check", "--preset", "tiny", "--seed", "5"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ensemble: Vec<f64> = summary["ensemble"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(ensemble.len(), 2);
+    assert!((ensemble.iter().sum::<f64>() - 1.0).abs() < 1e-5);
+    assert_eq!(summary["attention_grid"], serde_json::json!([2, 2, 2]));
+}
