@@ -9,6 +9,7 @@
 pub mod dicom;
 pub mod model;
 pub mod probe;
+pub mod render;
 pub mod volume;
 pub mod weights;
 

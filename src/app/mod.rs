@@ -1,14 +1,17 @@
-//! The web page (wasm32 only): a Leptos client-side app. This first version
-//! shows the product, its privacy promise, the compute backend the browser
-//! offers, and a model self-check on that backend.
+//! The web page (wasm32 only): a Leptos client-side app. It shows the
+//! product and its privacy promise, opens a CT (files, folder or .zip) and
+//! shows the chosen series, tells which compute backend the browser offers,
+//! and runs a model self-check on it.
 
 mod compute;
 mod self_check;
+mod study;
 
 use leptos::prelude::*;
 
 use compute::Compute;
 use self_check::SelfCheck;
+use study::StudyPanel;
 
 /// The whole page.
 #[component]
@@ -29,6 +32,7 @@ pub fn App() -> impl IntoView {
                 </p>
                 <p class="warning">"Research software, not a medical device."</p>
             </section>
+            <StudyPanel />
             <Suspense fallback=|| view! { <p data-testid="backend-badge" class="badge">"Checking for WebGPU…"</p> }>
                 {move || compute.get().map(|compute| view! { <Backend compute /> })}
             </Suspense>

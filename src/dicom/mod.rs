@@ -7,11 +7,13 @@
 //! and the reason; the others still load.
 
 mod error;
+mod report;
 mod series;
 mod slice;
 mod study;
 
 pub use error::DicomError;
+pub use report::{SeriesReport, StudyReport};
 pub use series::{
     AssembledSeries, MIN_SLICES, Series, SeriesError, SeriesSummary, assemble, default_series,
     group_series,

@@ -25,8 +25,19 @@ pub struct Series {
     pub summary: SeriesSummary,
 }
 
+impl Series {
+    /// Moves the slices out into a new `Series`, leaving this one with its
+    /// summary only (so a volume can be built without copying every slice).
+    pub fn take_slices(&mut self) -> Series {
+        Series {
+            slices: std::mem::take(&mut self.slices),
+            summary: self.summary.clone(),
+        }
+    }
+}
+
 /// What the series picker shows for a series.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SeriesSummary {
     /// SeriesInstanceUID.
     pub series_uid: String,
@@ -298,8 +309,13 @@ pub fn assemble(series: Series) -> Result<AssembledSeries, SeriesError> {
     let row_dir = [orientation[0], orientation[1], orientation[2]];
     let col_dir = [orientation[3], orientation[4], orientation[5]];
     let (voxels, depth) = if uniform {
+        // One allocation of the final size; each slice is freed once copied.
         let depth = slices.len();
-        (slices.into_iter().flat_map(|s| s.hu).collect(), depth)
+        let mut voxels = Vec::with_capacity(depth * rows * columns);
+        for slice in slices {
+            voxels.extend_from_slice(&slice.hu);
+        }
+        (voxels, depth)
     } else {
         let depth =
             ((positions[positions.len() - 1] - positions[0]) / spacing).round() as usize + 1;

@@ -1,0 +1,267 @@
+//! Opening a CT: files, a folder or a .zip are read in the browser (nothing is
+//! uploaded), grouped into series, and the chosen series is assembled into a
+//! volume and shown (one axial slice, lung window).
+
+use gloo_timers::future::TimeoutFuture;
+use js_sys::Uint8Array;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::{Clamped, JsCast};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{CanvasRenderingContext2d, File, HtmlCanvasElement, HtmlInputElement, ImageData};
+
+use crate::dicom::{Study, StudyReader, StudyReport, assemble};
+use crate::render::{Window, axial_rgba};
+use crate::volume::Volume;
+
+/// The volume on screen and what was noticed while assembling it.
+#[derive(Debug, Clone)]
+struct Loaded {
+    volume: Volume,
+    warnings: Vec<String>,
+    label: String,
+}
+
+/// The series a drop produced; the chosen one's slices move into the volume.
+#[derive(Default)]
+struct DropState {
+    study: Option<Study>,
+}
+
+async fn file_bytes(file: &File) -> Result<Vec<u8>, String> {
+    let buffer = JsFuture::from(file.array_buffer())
+        .await
+        .map_err(|_| format!("{}: the browser could not read the file", file.name()))?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+fn display_name(file: &File) -> String {
+    // `webkitRelativePath` (folder inputs) is not in web-sys' File binding.
+    js_sys::Reflect::get(file, &"webkitRelativePath".into())
+        .ok()
+        .and_then(|v| v.as_string())
+        .filter(|path| !path.is_empty())
+        .unwrap_or_else(|| file.name())
+}
+
+/// The "open a CT" panel: inputs, progress, series picker, skipped files,
+/// and the assembled volume.
+#[component]
+pub fn StudyPanel() -> impl IntoView {
+    let state = StoredValue::new(DropState::default());
+    let (progress, set_progress) = signal(None::<String>);
+    let (report, set_report) = signal(None::<StudyReport>);
+    let (selected, set_selected) = signal(None::<usize>);
+    let (loaded, set_loaded) = signal(None::<Result<Loaded, String>>);
+
+    let choose = move |index: usize| {
+        set_selected.set(Some(index));
+        let series = state.try_update_value(|s| {
+            s.study.as_mut().and_then(|study| {
+                let series = study.series.get_mut(index)?;
+                (!series.slices.is_empty()).then(|| series.take_slices())
+            })
+        });
+        let outcome = match series.flatten() {
+            Some(series) => {
+                let label = series.summary.description.clone();
+                assemble(series)
+                    .map(|a| Loaded {
+                        volume: a.volume,
+                        warnings: a.warnings,
+                        label,
+                    })
+                    .map_err(|e| e.to_string())
+            }
+            None => Err(
+                "this series was released from memory; open the files again to view it".to_owned(),
+            ),
+        };
+        set_loaded.set(Some(outcome));
+    };
+
+    let open = move |files: Vec<File>| {
+        set_report.set(None);
+        set_loaded.set(None);
+        set_selected.set(None);
+        spawn_local(async move {
+            let mut reader = StudyReader::default();
+            let total = files.len();
+            for (i, file) in files.iter().enumerate() {
+                let name = display_name(file);
+                set_progress.set(Some(format!("Reading file {} of {total}: {name}", i + 1)));
+                // Let the page paint between files.
+                TimeoutFuture::new(0).await;
+                match file_bytes(file).await {
+                    Ok(bytes) => reader.add(&name, &bytes),
+                    Err(message) => set_progress.set(Some(message)),
+                }
+            }
+            let study = reader.finish();
+            let default = study.default;
+            set_report.set(Some(study.report()));
+            state.set_value(DropState { study: Some(study) });
+            set_progress.set(None);
+            if let Some(index) = default {
+                choose(index);
+            }
+        });
+    };
+
+    let on_files = move |ev: leptos::ev::Event| {
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
+        else {
+            return;
+        };
+        let files: Vec<File> = input
+            .files()
+            .map(|list| (0..list.length()).filter_map(|i| list.get(i)).collect())
+            .unwrap_or_default();
+        if !files.is_empty() {
+            open(files);
+        }
+    };
+
+    view! {
+        <section class="panel" aria-labelledby="open-title">
+            <h2 id="open-title">"Open a chest CT"</h2>
+            <p>"DICOM files, a folder or a .zip archive. They are read in this browser; nothing is uploaded."</p>
+            <div class="inputs" data-testid="drop-zone">
+                <label>"Files or .zip "
+                    <input type="file" multiple data-testid="file-input" on:change=on_files />
+                </label>
+                <label>"A folder "
+                    <input type="file" prop:webkitdirectory=true data-testid="folder-input" on:change=on_files />
+                </label>
+            </div>
+            {move || progress.get().map(|p| view! { <p role="status" data-testid="progress">{p}</p> })}
+            {move || report.get().map(|r| view! { <StudyView report=r selected choose /> })}
+            {move || loaded.get().map(|l| match l {
+                Ok(loaded) => view! { <VolumeView loaded /> }.into_any(),
+                Err(message) => view! { <p class="error" role="alert" data-testid="volume-error">{message}</p> }.into_any(),
+            })}
+        </section>
+    }
+}
+
+/// The series picker and the skipped files of a drop.
+#[component]
+fn StudyView(
+    /// What the drop holds.
+    report: StudyReport,
+    /// Index of the series on screen.
+    selected: ReadSignal<Option<usize>>,
+    /// Called with the index of the series the user picks.
+    choose: impl Fn(usize) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let json = serde_json::to_string(&report).unwrap_or_default();
+    let rows = report
+        .series
+        .iter()
+        .enumerate()
+        .map(|(index, s)| {
+            let summary = &s.summary;
+            let spacing = summary
+                .slice_spacing
+                .map(|z| format!("{z:.2} mm"))
+                .unwrap_or_else(|| "–".to_owned());
+            let disabled = summary.unusable.is_some();
+            let note = summary.unusable.clone().unwrap_or_else(|| {
+                if s.default {
+                    "default".to_owned()
+                } else {
+                    String::new()
+                }
+            });
+            view! {
+                <tr>
+                    <td>
+                        <input type="radio" name="series" aria-label=format!("series {}", index + 1)
+                            disabled=disabled
+                            prop:checked=move || selected.get() == Some(index)
+                            on:change=move |_| choose(index) />
+                    </td>
+                    <td>{summary.series_number.map(|n| n.to_string()).unwrap_or_default()}</td>
+                    <td>{summary.description.clone()}</td>
+                    <td>{summary.modality.clone()}</td>
+                    <td>{summary.slices}</td>
+                    <td>{format!("{}x{}", summary.image_size[0], summary.image_size[1])}</td>
+                    <td>{spacing}</td>
+                    <td>{summary.kernel.clone()}</td>
+                    <td>{note}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let skipped = report.skipped.clone();
+    view! {
+        <table data-testid="series-picker">
+            <caption>"Series found"</caption>
+            <thead><tr>
+                <th scope="col">"Show"</th><th scope="col">"No."</th><th scope="col">"Description"</th>
+                <th scope="col">"Modality"</th><th scope="col">"Slices"</th><th scope="col">"Matrix"</th>
+                <th scope="col">"Spacing"</th><th scope="col">"Kernel"</th><th scope="col">"Note"</th>
+            </tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
+        <Show when=move || !skipped.is_empty()>
+            <details open>
+                <summary>{format!("{} file(s) skipped", report.skipped.len())}</summary>
+                <ul data-testid="error-list">
+                    {report.skipped.iter().map(|e| view! { <li>{e.clone()}</li> }).collect_view()}
+                </ul>
+            </details>
+        </Show>
+        <pre data-testid="study-json" hidden>{json}</pre>
+    }
+}
+
+/// The assembled volume: geometry, warnings and its middle axial slice.
+#[component]
+fn VolumeView(
+    /// The volume to show.
+    loaded: Loaded,
+) -> impl IntoView {
+    let [depth, rows, columns] = loaded.volume.dims();
+    let [dz, dy, dx] = loaded.volume.spacing();
+    let canvas = NodeRef::<leptos::html::Canvas>::new();
+    let volume = loaded.volume.clone();
+    Effect::new(move |_| {
+        if let Some(canvas) = canvas.get() {
+            draw_axial(&canvas, &volume, depth / 2);
+        }
+    });
+    view! {
+        <div class="volume" data-testid="volume">
+            <p data-testid="volume-info">
+                {format!("{}: {depth} slices of {rows}x{columns}, voxel {dx:.3} x {dy:.3} x {dz:.3} mm", loaded.label)}
+            </p>
+            <ul class="warnings">
+                {loaded.warnings.iter().map(|w| view! { <li>{w.clone()}</li> }).collect_view()}
+            </ul>
+            <canvas node_ref=canvas data-testid="axial-canvas" width=columns height=rows
+                aria-label="middle axial slice, lung window"
+                style=format!("aspect-ratio: {} / {}", columns as f64 * dx, rows as f64 * dy)></canvas>
+        </div>
+    }
+}
+
+fn draw_axial(canvas: &HtmlCanvasElement, volume: &Volume, k: usize) {
+    let [_, rows, columns] = volume.dims();
+    let Some(rgba) = axial_rgba(volume, k, Window::LUNG) else {
+        return;
+    };
+    let context = canvas
+        .get_context("2d")
+        .ok()
+        .flatten()
+        .and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok());
+    let image =
+        ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), columns as u32, rows as u32);
+    if let (Some(context), Ok(image)) = (context, image) {
+        // Drawing can only fail for a detached canvas; nothing to report then.
+        let _ = context.put_image_data(&image, 0.0, 0.0);
+    }
+}

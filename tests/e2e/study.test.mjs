@@ -1,0 +1,116 @@
+// Opening a CT in the page: files, a folder and a .zip are read in the
+// browser with the same code as natively (`dsan inspect` is the reference),
+// the default series is assembled and drawn, bad files are listed, and no
+// byte leaves the page.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { serveDist, launch, openPage } from './harness.mjs';
+
+const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
+const DSAN = process.env.DSAN_BIN ?? 'dsan';
+const DATA = process.env.DSAN_SHARED_DATA ?? new URL('../../../shared/data/', import.meta.url).pathname;
+const CAP001 = join(DATA, 'ct-real/covid-ct-md/subsampled-every-4th/CAP/cap001');
+const CONFORMANCE = join(DATA, 'dicom-conformance/pydicom-test_files');
+
+let server;
+let browser;
+before(async () => {
+  server = await serveDist(DIST);
+  browser = await launch({ webgpu: false });
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+function inspect(paths) {
+  return JSON.parse(execFileSync(DSAN, ['inspect', ...paths], { encoding: 'utf8' }));
+}
+
+async function studyReport(page) {
+  const json = page.getByTestId('study-json');
+  await json.waitFor({ state: 'attached', timeout: 120_000 });
+  return JSON.parse(await json.textContent());
+}
+
+function assertSameStudy(ours, native) {
+  assert.equal(ours.series.length, native.series.length, 'series count');
+  native.series.forEach((expected, i) => {
+    const got = ours.series[i];
+    for (const key of ['default', 'series_uid', 'modality', 'slices', 'image_size', 'plane', 'unusable']) {
+      assert.deepEqual(got[key], expected[key], `series ${i} ${key}`);
+    }
+    for (const key of ['hu_min', 'hu_max', 'hu_mean', 'slice_spacing']) {
+      const tol = 1e-6 * Math.max(1, Math.abs(expected[key] ?? 0));
+      assert.ok(Math.abs((got[key] ?? 0) - (expected[key] ?? 0)) <= tol, `series ${i} ${key}: ${got[key]} vs ${expected[key]}`);
+    }
+  });
+  assert.equal(ours.skipped.length, native.skipped.length, 'skipped count');
+}
+
+function assertPrivate(requests, origin) {
+  for (const r of requests) {
+    assert.equal(new URL(r.url).origin, origin, `same origin: ${r.url}`);
+    assert.equal(r.method, 'GET', `GET only: ${r.url}`);
+    assert.equal(r.body, null, `no body: ${r.url}`);
+  }
+}
+
+async function assertDrawn(page, slices) {
+  const info = page.getByTestId('volume-info');
+  await info.waitFor({ timeout: 120_000 });
+  assert.match(await info.textContent(), new RegExp(`${slices} slices of 512x512`));
+  const distinct = await page.getByTestId('axial-canvas').evaluate((canvas) => {
+    const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+    const greys = new Set();
+    for (let i = 0; i < data.length; i += 4 * 97) greys.add(data[i]);
+    return greys.size;
+  });
+  assert.ok(distinct > 20, `the slice is drawn (${distinct} grey levels)`);
+}
+
+test('files of several kinds: same series and HU as natively, bad files listed', async () => {
+  const files = [
+    ...readdirSync(CAP001).sort().map((f) => join(CAP001, f)), // JPEG lossless CT, 42 slices
+    join(CONFORMANCE, 'CT_small.dcm'), // explicit VR little endian
+    join(CONFORMANCE, 'MR_small_RLE.dcm'), // RLE
+    join(CONFORMANCE, 'MR_truncated.dcm'), // truncated pixel data
+    join(DATA, 'ct-real/covid-ct-md/README.md'), // not DICOM
+  ];
+  const { page, requests, errors } = await openPage(browser, server.url);
+  await page.getByTestId('file-input').setInputFiles(files);
+  const ours = await studyReport(page);
+  assertSameStudy(ours, inspect(files));
+  const listed = await page.getByTestId('error-list').textContent();
+  for (const bad of ['MR_truncated.dcm', 'README.md']) assert.ok(listed.includes(bad), `${bad} listed`);
+  await assertDrawn(page, 42);
+  assertPrivate(requests, new URL(server.url).origin);
+  assert.deepEqual(errors, []);
+});
+
+test('a folder and a .zip of the same series give the same volume', async () => {
+  const native = inspect([CAP001]);
+  const { page, errors } = await openPage(browser, server.url);
+  await page.getByTestId('folder-input').setInputFiles(CAP001);
+  assertSameStudy(await studyReport(page), native);
+  await assertDrawn(page, 42);
+
+  const dir = mkdtempSync(join(tmpdir(), 'dsan-zip-'));
+  const zip = join(dir, 'cap001.zip');
+  execFileSync('python3', ['-c', `
+import sys, zipfile, pathlib
+with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
+    for p in sorted(pathlib.Path(sys.argv[2]).iterdir()):
+        z.write(p, 'export/' + p.name)
+`, zip, CAP001]);
+  await page.reload();
+  await page.getByTestId('file-input').setInputFiles(zip);
+  assertSameStudy(await studyReport(page), native);
+  await assertDrawn(page, 42);
+  assert.deepEqual(errors, []);
+  assert.equal(basename(zip), 'cap001.zip');
+});
