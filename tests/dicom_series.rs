@@ -202,3 +202,12 @@ fn empty_broken_and_oversized_archives_are_refused_with_a_reason() {
         "{reasons:?}"
     );
 }
+
+#[test]
+fn a_series_too_large_for_memory_is_refused_before_allocating() {
+    let mut series = read_study(read_dir(CAP001)).series.remove(0);
+    assert_eq!(series.summary.volume_bytes, 42 * 512 * 512 * 4);
+    series.summary.volume_bytes = dsan_ct::dicom::MAX_VOLUME_BYTES + 1;
+    let err = assemble(series).unwrap_err();
+    assert!(err.to_string().contains("MiB"), "{err}");
+}

@@ -190,6 +190,7 @@ fn StudyView(
                     <td>{format!("{}x{}", summary.image_size[0], summary.image_size[1])}</td>
                     <td>{spacing}</td>
                     <td>{summary.kernel.clone()}</td>
+                    <td>{format!("{:.0} MB", summary.volume_bytes as f64 / 1e6)}</td>
                     <td>{note}</td>
                 </tr>
             }
@@ -202,7 +203,7 @@ fn StudyView(
             <thead><tr>
                 <th scope="col">"Show"</th><th scope="col">"No."</th><th scope="col">"Description"</th>
                 <th scope="col">"Modality"</th><th scope="col">"Slices"</th><th scope="col">"Matrix"</th>
-                <th scope="col">"Spacing"</th><th scope="col">"Kernel"</th><th scope="col">"Note"</th>
+                <th scope="col">"Spacing"</th><th scope="col">"Kernel"</th><th scope="col">"Memory"</th><th scope="col">"Note"</th>
             </tr></thead>
             <tbody>{rows}</tbody>
         </table>

@@ -15,8 +15,8 @@ mod study;
 pub use error::DicomError;
 pub use report::{SeriesReport, StudyReport};
 pub use series::{
-    AssembledSeries, MIN_SLICES, Series, SeriesError, SeriesSummary, assemble, default_series,
-    group_series,
+    AssembledSeries, MAX_VOLUME_BYTES, MIN_SLICES, Series, SeriesError, SeriesSummary, assemble,
+    default_series, group_series,
 };
 pub use slice::{PADDING_HU, SeriesAttributes, Slice, read_file};
 pub use study::{MAX_ARCHIVE_BYTES, MAX_ENTRY_BYTES, Study, StudyReader, read_study};

@@ -57,6 +57,8 @@ pub struct SeriesSummary {
     pub slice_spacing: Option<f64>,
     /// SliceThickness of the first slice, mm.
     pub thickness: Option<f64>,
+    /// Memory the assembled volume will take, in bytes.
+    pub volume_bytes: u64,
     /// ConvolutionKernel.
     pub kernel: String,
     /// StudyDate.
@@ -104,6 +106,18 @@ pub enum SeriesError {
         found: String,
         /// What the first slice has.
         expected: String,
+    },
+    /// The volume would not fit in memory.
+    #[error(
+        "series {series}: the volume needs {needed_mib} MiB, more than the {limit_mib} MiB this page can hold; choose a thicker reconstruction or use the native `dsan` tool"
+    )]
+    TooLarge {
+        /// Series description or UID.
+        series: String,
+        /// Memory needed.
+        needed_mib: u64,
+        /// Memory allowed.
+        limit_mib: u64,
     },
     /// The volume could not be built.
     #[error("series {series}: {source}")]
@@ -201,6 +215,7 @@ fn summarise(slices: &[Slice]) -> SeriesSummary {
         pixel_spacing: first.pixel_spacing,
         slice_spacing: median(&gaps),
         thickness: first.thickness,
+        volume_bytes: (slices.len() * first.rows * first.columns * 4) as u64,
         kernel: a.kernel.clone(),
         study_date: a.study_date.clone(),
         body_part: a.body_part.clone(),
@@ -234,6 +249,14 @@ fn unusable_reason(a: &SeriesAttributes, slices: &[Slice]) -> Option<String> {
     None
 }
 
+/// Largest volume assembled, in bytes of f32 voxels: a page's WebAssembly
+/// memory is limited to 4 GiB, which must also hold the decoded slices.
+#[cfg(target_arch = "wasm32")]
+pub const MAX_VOLUME_BYTES: u64 = 3 << 29;
+/// Largest volume assembled, in bytes of f32 voxels.
+#[cfg(not(target_arch = "wasm32"))]
+pub const MAX_VOLUME_BYTES: u64 = 16 << 30;
+
 /// Fewest slices a diagnosable volume may have.
 pub const MIN_SLICES: usize = 3;
 
@@ -242,6 +265,13 @@ pub const MIN_SLICES: usize = 3;
 /// linearly interpolated onto the median spacing (each reported as a warning).
 pub fn assemble(series: Series) -> Result<AssembledSeries, SeriesError> {
     let name = series_name(&series.summary);
+    if series.summary.volume_bytes > MAX_VOLUME_BYTES {
+        return Err(SeriesError::TooLarge {
+            series: name,
+            needed_mib: series.summary.volume_bytes >> 20,
+            limit_mib: MAX_VOLUME_BYTES >> 20,
+        });
+    }
     let mut slices = series.slices;
     if slices.len() < MIN_SLICES {
         return Err(SeriesError::TooFewSlices {

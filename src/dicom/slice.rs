@@ -8,7 +8,7 @@ use dicom_dictionary_std::{tags, uids};
 use dicom_object::file::ReadPreamble;
 use dicom_object::mem::InMemElement;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
-use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PixelDecoder};
+use dicom_pixeldata::{ConvertOptions, DecodedPixelData, ModalityLutOption, PixelDecoder};
 use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
 
 use super::error::DicomError;
@@ -95,25 +95,22 @@ pub fn read_file(file: &str, bytes: &[u8]) -> Result<Vec<Slice>, DicomError> {
     let stored = StoredValues::of(&obj);
     (0..decoded.number_of_frames())
         .map(|frame| {
-            let raw: Vec<f64> = decoded
-                .to_vec_frame_with_options(frame, &raw_options)
-                .map_err(|e| DicomError::PixelData {
-                    file: file.to_owned(),
-                    reason: e.to_string(),
-                })?;
             let groups = FrameAttributes::new(&obj, frame);
             let slope = groups.float(tags::RESCALE_SLOPE).unwrap_or(1.0);
             let intercept = groups.float(tags::RESCALE_INTERCEPT).unwrap_or(0.0);
-            let hu = raw
-                .iter()
-                .map(|&v| {
-                    let v = stored.normalise(v);
-                    match padding {
-                        Some((lo, hi)) if v >= lo && v <= hi => PADDING_HU,
-                        _ => (v * slope + intercept) as f32,
-                    }
-                })
-                .collect();
+            let to_hu = |v: f64| {
+                let v = stored.normalise(v);
+                match padding {
+                    Some((lo, hi)) if v >= lo && v <= hi => PADDING_HU,
+                    _ => (v * slope + intercept) as f32,
+                }
+            };
+            let hu = frame_hu(&decoded, frame, &raw_options, to_hu).map_err(|reason| {
+                DicomError::PixelData {
+                    file: file.to_owned(),
+                    reason,
+                }
+            })?;
             Ok(Slice {
                 file: file.to_owned(),
                 frame,
@@ -196,6 +193,31 @@ fn series_attributes(obj: &InMemDicomObject) -> SeriesAttributes {
         patient_name: text(obj, tags::PATIENT_NAME),
         patient_id: text(obj, tags::PATIENT_ID),
     }
+}
+
+/// One frame's pixels mapped through `to_hu` (from stored values). 16-bit
+/// samples (every CT) are read straight from the decoded bytes through a
+/// lookup table, with no intermediate buffer; other depths go through dicom-rs'
+/// generic conversion.
+fn frame_hu(
+    decoded: &DecodedPixelData<'_>,
+    frame: u32,
+    raw_options: &ConvertOptions,
+    to_hu: impl Fn(f64) -> f32,
+) -> Result<Vec<f32>, String> {
+    if decoded.bits_allocated() == 16 {
+        let bytes = decoded.frame_data(frame).map_err(|e| e.to_string())?;
+        // 65,536 possible samples: a table is cheaper than converting each pixel.
+        let table: Vec<f32> = (0..=u16::MAX).map(|v| to_hu(f64::from(v))).collect();
+        return Ok(bytes
+            .chunks_exact(2)
+            .map(|b| table[usize::from(u16::from_ne_bytes([b[0], b[1]]))])
+            .collect());
+    }
+    let raw: Vec<f64> = decoded
+        .to_vec_frame_with_options(frame, raw_options)
+        .map_err(|e| e.to_string())?;
+    Ok(raw.into_iter().map(to_hu).collect())
 }
 
 /// How stored pixel values are to be read: only the low `BitsStored` bits

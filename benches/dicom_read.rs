@@ -1,0 +1,139 @@
+//! DICOM read benchmark (`cargo bench --bench dicom_read`): a 300-slice
+//! 512x512 uncompressed CT series, built from a real file's header with
+//! synthetic pixels, read from disk and assembled into a volume by our reader,
+//! and by pydicom + numpy in the same command (the reference; skipped with a
+//! note when pydicom is not installed).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::{FileMetaTableBuilder, OpenFileOptions};
+use dsan_ct::dicom::{StudyReader, assemble};
+
+type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+const TEMPLATE: &str = "ct-real/covid-ct-md/subsampled-every-4th/CAP/cap001/98C1066-ASAD_1.dcm";
+
+fn shared_data() -> PathBuf {
+    std::env::var_os("DSAN_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"))
+}
+
+/// Writes `slices` uncompressed files into `dir` from the template's header.
+fn write_series(dir: &Path, slices: usize) -> BenchResult<()> {
+    let template = OpenFileOptions::new().open_file(shared_data().join(TEMPLATE))?;
+    let base = template.into_inner();
+    for k in 0..slices {
+        let mut obj = base.clone();
+        let pixels: Vec<u16> = (0..512 * 512)
+            .map(|i| ((i % 512 + i / 512 + k * 3) % 2048) as u16)
+            .collect();
+        obj.put(DataElement::new(
+            tags::PIXEL_DATA,
+            VR::OW,
+            PrimitiveValue::U16(pixels.into()),
+        ));
+        let z = format!("0\\0\\{}", -(k as f64));
+        obj.put(DataElement::new(
+            tags::IMAGE_POSITION_PATIENT,
+            VR::DS,
+            PrimitiveValue::from(z),
+        ));
+        let uid = format!("2.25.1234567890.{k}");
+        obj.put(DataElement::new(
+            tags::SOP_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from(uid),
+        ));
+        obj.put(DataElement::new(
+            tags::INSTANCE_NUMBER,
+            VR::IS,
+            PrimitiveValue::from((k + 1).to_string()),
+        ));
+        let file = obj.with_meta(
+            FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN),
+        )?;
+        file.write_to_file(dir.join(format!("slice{k:04}")))?;
+    }
+    Ok(())
+}
+
+fn read_ours(dir: &Path) -> BenchResult<[usize; 3]> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    files.sort();
+    let mut reader = StudyReader::default();
+    for file in &files {
+        reader.add(&file.display().to_string(), &std::fs::read(file)?);
+    }
+    let study = reader.finish();
+    let index = study.default.ok_or("no series")?;
+    let series = study.series.into_iter().nth(index).ok_or("no series")?;
+    Ok(assemble(series)?.volume.dims())
+}
+
+const PYDICOM: &str = r#"
+import sys, time, pathlib
+import numpy as np, pydicom
+t = time.perf_counter()
+ds = [pydicom.dcmread(p) for p in sorted(pathlib.Path(sys.argv[1]).iterdir())]
+ds.sort(key=lambda d: float(d.ImagePositionPatient[2]))
+vol = np.stack([d.pixel_array.astype(np.float32) * float(d.RescaleSlope) + float(d.RescaleIntercept) for d in ds])
+print(time.perf_counter() - t, *vol.shape)
+"#;
+
+fn main() -> BenchResult<()> {
+    let slices: usize = std::env::var("DSAN_BENCH_SLICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let dir = std::env::temp_dir().join(format!("dsan-dicom-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    write_series(&dir, slices)?;
+
+    let start = Instant::now();
+    let dims = read_ours(&dir)?;
+    let ours = start.elapsed().as_secs_f64();
+    println!(
+        "dsan-ct: {slices} files -> volume {dims:?} in {:.3} s ({:.1} ms/slice)",
+        ours,
+        ours * 1e3 / slices as f64
+    );
+
+    match Command::new("python3")
+        .arg("-c")
+        .arg(PYDICOM)
+        .arg(&dir)
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let seconds: f64 = text
+                .split_whitespace()
+                .next()
+                .and_then(|s| s.parse().ok())
+                .ok_or("pydicom output")?;
+            println!("pydicom + numpy: {seconds:.3} s ({})", text.trim());
+            println!("speed-up over pydicom: {:.2}x", seconds / ours);
+        }
+        Ok(out) => println!(
+            "pydicom reference not run: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or_default()
+        ),
+        Err(e) => println!("pydicom reference not run: {e}"),
+    }
+    if std::env::var_os("DSAN_BENCH_KEEP").is_none() {
+        std::fs::remove_dir_all(&dir)?;
+    } else {
+        println!("kept {}", dir.display());
+    }
+    Ok(())
+}
