@@ -97,13 +97,21 @@ pub fn StudyPanel() -> impl IntoView {
                     Err(message) => set_progress.set(Some(message)),
                 }
             }
-            let study = reader.finish();
+            let mut study = reader.finish();
             let default = study.default;
             set_report.set(Some(study.report()));
+            // Without a DICOM CT, show the first NIfTI volume dropped.
+            let nifti = study.volumes.drain(..).next().map(|(label, volume)| Loaded {
+                volume,
+                warnings: Vec::new(),
+                label,
+            });
             state.set_value(DropState { study: Some(study) });
             set_progress.set(None);
-            if let Some(index) = default {
-                choose(index);
+            match (default, nifti) {
+                (Some(index), _) => choose(index),
+                (None, Some(loaded)) => set_loaded.set(Some(Ok(loaded))),
+                (None, None) => {}
             }
         });
     };
@@ -127,7 +135,7 @@ pub fn StudyPanel() -> impl IntoView {
     view! {
         <section class="panel" aria-labelledby="open-title">
             <h2 id="open-title">"Open a chest CT"</h2>
-            <p>"DICOM files, a folder or a .zip archive. They are read in this browser; nothing is uploaded."</p>
+            <p>"DICOM files, a folder, a .zip archive or a NIfTI volume (.nii, .nii.gz). They are read in this browser; nothing is uploaded."</p>
             <div class="inputs" data-testid="drop-zone">
                 <label>"Files or .zip "
                     <input type="file" multiple data-testid="file-input" on:change=on_files />

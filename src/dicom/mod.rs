@@ -13,7 +13,7 @@ mod slice;
 mod study;
 
 pub use error::DicomError;
-pub use report::{SeriesReport, StudyReport};
+pub use report::{SeriesReport, StudyReport, VolumeReport};
 pub use series::{
     AssembledSeries, MAX_VOLUME_BYTES, MIN_SLICES, Series, SeriesError, SeriesSummary, assemble,
     default_series, group_series,

@@ -14,6 +14,25 @@ pub struct StudyReport {
     pub series: Vec<SeriesReport>,
     /// One message per skipped file, naming it and the reason.
     pub skipped: Vec<String>,
+    /// NIfTI volumes among the files.
+    pub volumes: Vec<VolumeReport>,
+}
+
+/// A NIfTI volume of a [`StudyReport`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VolumeReport {
+    /// File name.
+    pub file: String,
+    /// `[slices, rows, columns]`.
+    pub dims: [usize; 3],
+    /// Spacing `[slice, row, column]`, mm.
+    pub spacing: [f64; 3],
+    /// Lowest voxel value.
+    pub hu_min: f32,
+    /// Highest voxel value.
+    pub hu_max: f32,
+    /// Mean voxel value.
+    pub hu_mean: f64,
 }
 
 /// One series of a [`StudyReport`].
@@ -43,23 +62,44 @@ impl Study {
                 .map(|(index, series)| series_report(series, self.default == Some(index)))
                 .collect(),
             skipped: self.skipped.iter().map(ToString::to_string).collect(),
+            volumes: self
+                .volumes
+                .iter()
+                .map(|(file, volume)| {
+                    let (hu_min, hu_max, hu_mean) = statistics(volume.voxels().iter());
+                    VolumeReport {
+                        file: file.clone(),
+                        dims: volume.dims(),
+                        spacing: volume.spacing(),
+                        hu_min,
+                        hu_max,
+                        hu_mean,
+                    }
+                })
+                .collect(),
         }
     }
 }
 
 fn series_report(series: &Series, default: bool) -> SeriesReport {
+    let (hu_min, hu_max, hu_mean) = statistics(series.slices.iter().flat_map(|s| s.hu.iter()));
+    SeriesReport {
+        default,
+        summary: series.summary.clone(),
+        hu_min,
+        hu_max,
+        hu_mean,
+    }
+}
+
+/// Minimum, maximum and mean of `values`.
+fn statistics<'a>(values: impl Iterator<Item = &'a f32>) -> (f32, f32, f64) {
     let (mut min, mut max, mut sum, mut count) = (f32::MAX, f32::MIN, 0.0_f64, 0_u64);
-    for &v in series.slices.iter().flat_map(|s| s.hu.iter()) {
+    for &v in values {
         min = min.min(v);
         max = max.max(v);
         sum += f64::from(v);
         count += 1;
     }
-    SeriesReport {
-        default,
-        summary: series.summary.clone(),
-        hu_min: min,
-        hu_max: max,
-        hu_mean: sum / count.max(1) as f64,
-    }
+    (min, max, sum / count.max(1) as f64)
 }

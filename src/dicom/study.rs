@@ -7,6 +7,7 @@ use std::io::{Cursor, Read};
 use super::error::DicomError;
 use super::series::{Series, default_series, group_series};
 use super::slice::{Slice, read_file};
+use crate::volume::{Volume, is_nifti, read_nifti};
 
 /// Largest uncompressed size accepted for one archive entry.
 pub const MAX_ENTRY_BYTES: u64 = 256 << 20;
@@ -22,6 +23,8 @@ pub struct Study {
     pub skipped: Vec<DicomError>,
     /// Index into `series` of the one to diagnose by default.
     pub default: Option<usize>,
+    /// NIfTI volumes found among the files, with their file names.
+    pub volumes: Vec<(String, Volume)>,
 }
 
 /// Collects slices file by file; [`StudyReader::finish`] groups them.
@@ -29,6 +32,7 @@ pub struct Study {
 pub struct StudyReader {
     slices: Vec<Slice>,
     skipped: Vec<DicomError>,
+    volumes: Vec<(String, Volume)>,
 }
 
 /// Reads every file (`(name, bytes)`) and groups the images into series.
@@ -45,12 +49,21 @@ where
 }
 
 impl StudyReader {
-    /// Adds one dropped file: a DICOM file, or a .zip archive whose entries
-    /// (in nested folders too) are read one by one.
+    /// Adds one dropped file: a DICOM file, a NIfTI-1 volume (`.nii`,
+    /// `.nii.gz`), or a .zip archive whose entries (in nested folders too) are
+    /// read one by one.
     pub fn add(&mut self, name: &str, bytes: &[u8]) {
         if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
             if let Err(error) = self.add_archive(name, bytes) {
                 self.skipped.push(error);
+            }
+        } else if is_nifti(name, bytes) {
+            match read_nifti(name, bytes) {
+                Ok(volume) => self.volumes.push((name.to_owned(), volume)),
+                Err(error) => self.skipped.push(DicomError::NotDicom {
+                    file: name.to_owned(),
+                    reason: error.to_string(),
+                }),
             }
         } else {
             self.add_dicom(name, bytes);
@@ -70,6 +83,7 @@ impl StudyReader {
             series,
             skipped: self.skipped,
             default,
+            volumes: self.volumes,
         }
     }
 

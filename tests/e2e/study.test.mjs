@@ -114,3 +114,17 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
   assert.deepEqual(errors, []);
   assert.equal(basename(zip), 'cap001.zip');
 });
+
+test('a NIfTI volume is read and shown like natively', async () => {
+  const file = new URL('../fixtures/nifti/sform_scaled.nii.gz', import.meta.url).pathname;
+  const { page, errors } = await openPage(browser, server.url);
+  await page.getByTestId('file-input').setInputFiles(file);
+  const ours = await studyReport(page);
+  const native = inspect([file]);
+  assert.deepEqual(ours.volumes.map((v) => v.dims), native.volumes.map((v) => v.dims));
+  assert.equal(ours.volumes[0].hu_mean, native.volumes[0].hu_mean);
+  const info = page.getByTestId('volume-info');
+  await info.waitFor();
+  assert.match(await info.textContent(), /3 slices of 4x5/);
+  assert.deepEqual(errors, []);
+});

@@ -8,6 +8,12 @@
 //! by increasing position along that normal. For a standard axial chest CT
 //! (orientation `[1,0,0, 0,1,0]`) that is patient right-to-left, anterior-to-
 //! posterior and inferior-to-superior, in DICOM's LPS patient coordinates.
+//!
+//! Volumes come from DICOM series (`crate::dicom`) or NIfTI-1 files ([`read_nifti`]).
+
+mod nifti;
+
+pub use nifti::{MAX_NIFTI_BYTES, NiftiError, is_nifti, read_nifti};
 
 /// Why voxels and a geometry do not make a volume.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
