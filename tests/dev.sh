@@ -9,7 +9,7 @@ TRUNK_VERSION=0.21.14
 # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
 BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
 
-log() { printf '\n== %s\n' "$*"; }
+log() { printf '\n== [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 need_apt() {
     local missing=()

@@ -182,3 +182,19 @@ fn truncated_and_random_bytes_give_errors_not_panics() {
         assert!(matches!(err, DicomError::NotDicom { .. }), "{err}");
     }
 }
+
+#[test]
+fn a_huge_declared_length_is_an_error_not_an_allocation() {
+    let file = "dicom-conformance/pydicom-test_files/CT_small.dcm";
+    let mut bytes = std::fs::read(shared_data().join(file)).unwrap();
+    // The PixelData element header: tag (7FE0,0010), VR OW, 2 reserved bytes, length.
+    let at = bytes
+        .windows(6)
+        .position(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'W'])
+        .unwrap();
+    for length in [0xFFFF_FFF0_u32, 0x7FFF_FFF0, 1 << 30] {
+        bytes[at + 8..at + 12].copy_from_slice(&length.to_le_bytes());
+        let err = read_file("huge.dcm", &bytes).unwrap_err();
+        assert!(err.to_string().starts_with("huge.dcm"), "{err}");
+    }
+}

@@ -211,3 +211,18 @@ fn a_series_too_large_for_memory_is_refused_before_allocating() {
     let err = assemble(series).unwrap_err();
     assert!(err.to_string().contains("MiB"), "{err}");
 }
+
+#[test]
+fn a_sheared_stack_is_reported_as_gantry_tilt() {
+    let mut series = read_study(read_dir(CAP001)).series.remove(0);
+    // Shift every slice sideways by tan(15°) times its height: a 15° tilt.
+    let shear = 15_f64.to_radians().tan();
+    for slice in &mut series.slices {
+        let p = slice.position.as_mut().unwrap();
+        p[1] += shear * p[2];
+    }
+    let assembled = assemble(series).unwrap();
+    let warnings = assembled.warnings.join("\n");
+    assert!(warnings.contains("sheared by 15.0°"), "{warnings}");
+    assert_eq!(assembled.volume.dims(), [42, 512, 512]);
+}

@@ -101,11 +101,15 @@ pub fn StudyPanel() -> impl IntoView {
             let default = study.default;
             set_report.set(Some(study.report()));
             // Without a DICOM CT, show the first NIfTI volume dropped.
-            let nifti = study.volumes.drain(..).next().map(|(label, volume)| Loaded {
-                volume,
-                warnings: Vec::new(),
-                label,
-            });
+            let nifti = study
+                .volumes
+                .drain(..)
+                .next()
+                .map(|(label, volume)| Loaded {
+                    volume,
+                    warnings: Vec::new(),
+                    label,
+                });
             state.set_value(DropState { study: Some(study) });
             set_progress.set(None);
             match (default, nifti) {
