@@ -17,6 +17,11 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
+fn usizes(array: &Value) -> Vec<usize> {
+    let values = array.as_array().unwrap().iter();
+    values.map(|v| v.as_u64().unwrap() as usize).collect()
+}
+
 #[test]
 fn values_and_positions_match_nibabel() {
     let expected: Value = serde_json::from_slice(&fixture("expected.json")).unwrap();
@@ -25,20 +30,10 @@ fn values_and_positions_match_nibabel() {
         let bytes = fixture(name);
         assert!(is_nifti(name, &bytes), "{name}");
         let volume = read_nifti(name, &bytes).unwrap();
-        let shape: Vec<usize> = case["shape"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as usize)
-            .collect();
+        let shape = usizes(&case["shape"]);
         assert_eq!(volume.dims(), [shape[2], shape[1], shape[0]], "{name}");
         for sample in case["samples"].as_array().unwrap() {
-            let ijk: Vec<usize> = sample["ijk"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as usize)
-                .collect();
+            let ijk = usizes(&sample["ijk"]);
             let (i, j, k) = (ijk[0], ijk[1], ijk[2]);
             let value = volume.get(k, j, i).unwrap();
             assert!(

@@ -5,9 +5,12 @@
     reason = "a failed unwrap is a failed test, with its message"
 )]
 
-use std::path::PathBuf;
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
 use std::process::{Command, Output};
 
+use common::shared_data;
 use dsan_ct::model::DsanConfig;
 use dsan_ct::probe::seeded_cpu_model;
 use dsan_ct::weights::{
@@ -23,18 +26,6 @@ fn dsan(args: &[&str]) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn shared_data() -> PathBuf {
-    let dir = std::env::var_os("DSAN_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
-    assert!(
-        dir.is_dir(),
-        "shared test data not found at {}",
-        dir.display()
-    );
-    dir
 }
 
 #[test]
