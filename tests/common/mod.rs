@@ -4,17 +4,21 @@
 
 use std::path::PathBuf;
 
-/// `../shared/data` (or `$DSAN_SHARED_DATA`): the real test data beside the clone.
+/// `shared/data` beside the clone (or `$DSAN_SHARED_DATA`): the real test data.
 pub fn shared_data() -> PathBuf {
+    let beside_clone = || {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .map(|dir| dir.join("shared/data"))
+            .find(|dir| dir.is_dir())
+    };
     let dir = std::env::var_os("DSAN_SHARED_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    assert!(
-        dir.is_dir(),
-        "shared test data not found at {}",
-        dir.display()
-    );
-    dir
+        .or_else(beside_clone);
+    match dir {
+        Some(dir) if dir.is_dir() => dir,
+        _ => panic!("shared test data not found beside the clone (set DSAN_SHARED_DATA)"),
+    }
 }
 
 /// `(name, bytes)` of every file in `dir` under the shared data, sorted by name.
