@@ -13,6 +13,14 @@ use compute::Compute;
 use self_check::SelfCheck;
 use study::StudyPanel;
 
+/// Milliseconds since the page started (`performance.now()`).
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or_default()
+}
+
 /// The whole page.
 #[component]
 pub fn App() -> impl IntoView {

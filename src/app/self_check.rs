@@ -7,6 +7,7 @@ use leptos::task::spawn_local;
 use serde::Serialize;
 
 use super::compute::{Backend, Compute, CpuBackend, GpuBackend};
+use super::now_ms;
 use crate::model::DsanConfig;
 use crate::probe::{ForwardSummary, ProbeError, forward_summary, seeded_model};
 
@@ -30,13 +31,6 @@ pub struct SelfCheckReport {
     pub forward_ms: f64,
     /// Outputs of the warm forward.
     pub summary: ForwardSummary,
-}
-
-fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map(|p| p.now())
-        .unwrap_or_default()
 }
 
 fn preset(name: &str) -> (&'static str, DsanConfig) {

@@ -10,6 +10,7 @@ use wasm_bindgen::{Clamped, JsCast};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CanvasRenderingContext2d, File, HtmlCanvasElement, HtmlInputElement, ImageData};
 
+use super::now_ms;
 use crate::dicom::{Study, StudyReader, StudyReport, assemble};
 use crate::render::{Window, axial_rgba};
 use crate::volume::Volume;
@@ -20,6 +21,8 @@ struct Loaded {
     volume: Volume,
     warnings: Vec<String>,
     label: String,
+    /// Time to sort and assemble the series, ms.
+    assemble_ms: f64,
 }
 
 /// The series a drop produced; the chosen one's slices move into the volume.
@@ -27,6 +30,9 @@ struct Loaded {
 struct DropState {
     study: Option<Study>,
 }
+
+/// Longest stretch of work between two chances for the page to repaint.
+const YIELD_EVERY_MS: f64 = 50.0;
 
 async fn file_bytes(file: &File) -> Result<Vec<u8>, String> {
     let buffer = JsFuture::from(file.array_buffer())
@@ -53,6 +59,7 @@ pub fn StudyPanel() -> impl IntoView {
     let (report, set_report) = signal(None::<StudyReport>);
     let (selected, set_selected) = signal(None::<usize>);
     let (loaded, set_loaded) = signal(None::<Result<Loaded, String>>);
+    let (read_ms, set_read_ms) = signal(None::<f64>);
 
     let choose = move |index: usize| {
         set_selected.set(Some(index));
@@ -62,6 +69,7 @@ pub fn StudyPanel() -> impl IntoView {
                 (!series.slices.is_empty()).then(|| series.take_slices())
             })
         });
+        let started = now_ms();
         let outcome = match series.flatten() {
             Some(series) => {
                 let label = series.summary.description.clone();
@@ -70,6 +78,7 @@ pub fn StudyPanel() -> impl IntoView {
                         volume: a.volume,
                         warnings: a.warnings,
                         label,
+                        assemble_ms: now_ms() - started,
                     })
                     .map_err(|e| e.to_string())
             }
@@ -87,11 +96,16 @@ pub fn StudyPanel() -> impl IntoView {
         spawn_local(async move {
             let mut reader = StudyReader::default();
             let total = files.len();
+            let started = now_ms();
+            let mut last_yield = started;
             for (i, file) in files.iter().enumerate() {
                 let name = display_name(file);
-                set_progress.set(Some(format!("Reading file {} of {total}: {name}", i + 1)));
-                // Let the page paint between files.
-                TimeoutFuture::new(0).await;
+                // Let the page paint and answer every ~50 ms of work.
+                if now_ms() - last_yield > YIELD_EVERY_MS {
+                    set_progress.set(Some(format!("Reading file {} of {total}: {name}", i + 1)));
+                    TimeoutFuture::new(0).await;
+                    last_yield = now_ms();
+                }
                 match file_bytes(file).await {
                     Ok(bytes) => reader.add(&name, &bytes),
                     Err(message) => set_progress.set(Some(message)),
@@ -99,6 +113,7 @@ pub fn StudyPanel() -> impl IntoView {
             }
             let mut study = reader.finish();
             let default = study.default;
+            set_read_ms.set(Some(now_ms() - started));
             set_report.set(Some(study.report()));
             // Without a DICOM CT, show the first NIfTI volume dropped.
             let nifti = study
@@ -109,6 +124,7 @@ pub fn StudyPanel() -> impl IntoView {
                     volume,
                     warnings: Vec::new(),
                     label,
+                    assemble_ms: 0.0,
                 });
             state.set_value(DropState { study: Some(study) });
             set_progress.set(None);
@@ -150,6 +166,9 @@ pub fn StudyPanel() -> impl IntoView {
             </div>
             {move || progress.get().map(|p| view! { <p role="status" data-testid="progress">{p}</p> })}
             {move || report.get().map(|r| view! { <StudyView report=r selected choose /> })}
+            {move || read_ms.get().map(|ms| view! {
+                <p data-testid="read-time" data-ms=ms>{format!("Read in {:.0} ms", ms)}</p>
+            })}
             {move || loaded.get().map(|l| match l {
                 Ok(loaded) => view! { <VolumeView loaded /> }.into_any(),
                 Err(message) => view! { <p class="error" role="alert" data-testid="volume-error">{message}</p> }.into_any(),
@@ -248,7 +267,7 @@ fn VolumeView(
     });
     view! {
         <div class="volume" data-testid="volume">
-            <p data-testid="volume-info">
+            <p data-testid="volume-info" data-assemble-ms=loaded.assemble_ms>
                 {format!("{}: {depth} slices of {rows}x{columns}, voxel {dx:.3} x {dy:.3} x {dz:.3} mm", loaded.label)}
             </p>
             <ul class="warnings">
