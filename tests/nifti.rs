@@ -80,3 +80,16 @@ fn a_dropped_nifti_file_becomes_a_volume_of_the_study() {
     assert_eq!(report.volumes[0].hu_min, -1000.0);
     assert!((report.volumes[0].spacing[0] - 2.5).abs() < 1e-6);
 }
+
+#[test]
+fn a_broken_nifti_in_a_drop_is_listed_with_its_name() {
+    let mut bytes = fixture("qform_rotated.nii");
+    bytes.truncate(400);
+    let study = dsan_ct::dicom::read_study([("brain.nii".to_owned(), bytes)]);
+    let reasons: Vec<String> = study.skipped.iter().map(ToString::to_string).collect();
+    assert_eq!(reasons.len(), 1);
+    assert!(
+        reasons[0].starts_with("brain.nii: not a readable NIfTI-1 file"),
+        "{reasons:?}"
+    );
+}

@@ -1,4 +1,4 @@
-//! Why a file could not be used; every variant names the file.
+//! Why a dropped file could not be used; every variant names the file.
 
 /// A file that was skipped, with the reason.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -56,6 +56,9 @@ pub enum DicomError {
         /// Why.
         reason: String,
     },
+    /// A NIfTI file that could not be read.
+    #[error(transparent)]
+    Nifti(#[from] crate::volume::NiftiError),
     /// Colour images are not CT.
     #[error(
         "{file}: {samples} samples per pixel ({photometric}); only grayscale CT images are used"

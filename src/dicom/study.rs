@@ -60,10 +60,7 @@ impl StudyReader {
         } else if is_nifti(name, bytes) {
             match read_nifti(name, bytes) {
                 Ok(volume) => self.volumes.push((name.to_owned(), volume)),
-                Err(error) => self.skipped.push(DicomError::NotDicom {
-                    file: name.to_owned(),
-                    reason: error.to_string(),
-                }),
+                Err(error) => self.skipped.push(error.into()),
             }
         } else {
             self.add_dicom(name, bytes);
