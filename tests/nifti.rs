@@ -64,6 +64,13 @@ fn bad_nifti_input_gives_errors_not_panics() {
         );
         assert!(err.to_string().starts_with("cut.nii:"));
     }
+    // A header claiming 30000^3 voxels is refused before anything is allocated.
+    let mut huge = good.clone();
+    for axis in 1..=3 {
+        huge[40 + 2 * axis..42 + 2 * axis].copy_from_slice(&30000_u16.to_le_bytes());
+    }
+    let err = read_nifti("huge.nii", &huge).unwrap_err();
+    assert!(err.to_string().contains("declares"), "{err}");
     let gz = fixture("sform_scaled.nii.gz");
     assert!(read_nifti("cut.nii.gz", &gz[..gz.len() / 2]).is_err());
     assert!(!is_nifti("notes.txt", b"plain text"));

@@ -207,12 +207,16 @@ fn frame_hu(
 ) -> Result<Vec<f32>, String> {
     if decoded.bits_allocated() == 16 {
         let bytes = decoded.frame_data(frame).map_err(|e| e.to_string())?;
-        // 65,536 possible samples: a table is cheaper than converting each pixel.
-        let table: Vec<f32> = (0..=u16::MAX).map(|v| to_hu(f64::from(v))).collect();
-        return Ok(bytes
+        let samples = bytes
             .chunks_exact(2)
-            .map(|b| table[usize::from(u16::from_ne_bytes([b[0], b[1]]))])
-            .collect());
+            .map(|b| u16::from_ne_bytes([b[0], b[1]]));
+        // 65,536 possible samples: for a large frame a table is cheaper than
+        // converting each pixel.
+        if bytes.len() / 2 > 1 << 16 {
+            let table: Vec<f32> = (0..=u16::MAX).map(|v| to_hu(f64::from(v))).collect();
+            return Ok(samples.map(|v| table[usize::from(v)]).collect());
+        }
+        return Ok(samples.map(|v| to_hu(f64::from(v))).collect());
     }
     let raw: Vec<f64> = decoded
         .to_vec_frame_with_options(frame, raw_options)

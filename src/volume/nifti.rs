@@ -3,6 +3,7 @@
 //! else the qform, else the voxel sizes, converted from NIfTI's RAS world
 //! to the LPS patient coordinates every [`Volume`] uses.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use ::nifti::{InMemNiftiObject, IntoNdArray, NiftiHeader, NiftiObject};
@@ -50,12 +51,33 @@ pub fn read_nifti(file: &str, bytes: &[u8]) -> Result<Volume, NiftiError> {
         file: file.to_owned(),
         reason,
     };
-    let object = if bytes.starts_with(&[0x1f, 0x8b]) {
-        InMemNiftiObject::from_reader(GzDecoder::new(bytes).take(MAX_NIFTI_BYTES))
+    let plain: Cow<'_, [u8]> = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut plain = Vec::new();
+        GzDecoder::new(bytes)
+            .take(MAX_NIFTI_BYTES)
+            .read_to_end(&mut plain)
+            .map_err(|e| unreadable(format!("gzip: {e}")))?;
+        Cow::Owned(plain)
     } else {
-        InMemNiftiObject::from_reader(bytes)
+        Cow::Borrowed(bytes)
+    };
+    // Check the size the header declares against what the file holds before
+    // anything is allocated for the voxels.
+    let declared = NiftiHeader::from_reader(&plain[..])
+        .ok()
+        .and_then(|h| declared_bytes(&h));
+    match declared {
+        Some(needed) if needed <= plain.len() as u64 => {}
+        Some(needed) => {
+            return Err(unreadable(format!(
+                "the header declares {needed} bytes but the file holds {}",
+                plain.len()
+            )));
+        }
+        None => return Err(unreadable("invalid NIfTI-1 header".to_owned())),
     }
-    .map_err(|e| unreadable(e.to_string()))?;
+    let object =
+        InMemNiftiObject::from_reader(&plain[..]).map_err(|e| unreadable(e.to_string()))?;
     let header = object.header().clone();
     let rank = usize::from(header.dim[0]);
     let extra: usize = header.dim[4..=rank.clamp(3, 7)]
@@ -92,6 +114,21 @@ pub fn read_nifti(file: &str, bytes: &[u8]) -> Result<Volume, NiftiError> {
         direction,
     )
     .map_err(|e| unsupported(e.to_string()))
+}
+
+/// Voxel offset plus voxel bytes a header declares, if its dimensions are valid.
+fn declared_bytes(h: &NiftiHeader) -> Option<u64> {
+    let dims = h.dim().ok()?;
+    let voxels = dims
+        .iter()
+        .try_fold(1_u64, |n, &d| n.checked_mul(u64::from(d)))?;
+    let bytes_per_voxel = u64::try_from(h.bitpix).ok()?.div_ceil(8).max(1);
+    let offset = if h.vox_offset.is_finite() && h.vox_offset >= 0.0 {
+        h.vox_offset as u64
+    } else {
+        352
+    };
+    voxels.checked_mul(bytes_per_voxel)?.checked_add(offset)
 }
 
 /// Largest decompressed `.nii.gz` accepted (gzip bombs stop here).
