@@ -8,6 +8,9 @@
 
 pub mod dicom;
 pub mod model;
+pub mod phantom;
+pub mod pipeline;
+pub mod preprocess;
 pub mod probe;
 pub mod render;
 pub mod volume;

@@ -13,7 +13,10 @@ use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 
 use crate::model::{Dsan, DsanConfig, synthetic_input};
-use crate::weights::{WeightsError, decode_weights, encode_weights};
+use crate::weights::{
+    CARD_FORMAT_VERSION, ModelCard, Preprocessing, TrainingData, WeightsError, decode_weights,
+    encode_weights,
+};
 
 /// Burn's CPU backend seeds one process-wide generator: hold this while seeding
 /// and drawing, so concurrent callers cannot interleave their draws.
@@ -84,6 +87,32 @@ pub fn seeded_model<B: Backend>(
 ) -> Result<Dsan<B>, WeightsError> {
     let (entry, bytes) = encode_weights(seeded_cpu_model(config, seed), "seeded")?;
     decode_weights(config, &entry, &bytes, device)
+}
+
+/// A model card and weights file for [`seeded_cpu_model`]: an untrained
+/// model, labelled as such, that the pipeline can run until trained weights
+/// are available (the classes are the paper's: CAP = 0, COVID-19 = 1).
+pub fn seeded_card(config: &DsanConfig, seed: u64) -> Result<(ModelCard, Vec<u8>), WeightsError> {
+    let file = format!("untrained-seed-{seed}.mpk");
+    let (weights, bytes) = encode_weights(seeded_cpu_model(config, seed), &file)?;
+    let card = ModelCard {
+        format_version: CARD_FORMAT_VERSION,
+        name: format!("untrained DSAN (random weights, seed {seed})"),
+        version: "0.0.0".into(),
+        architecture: config.clone(),
+        preprocessing: Preprocessing::default(),
+        classes: vec!["CAP".into(), "COVID-19".into()],
+        weights,
+        training_data: TrainingData {
+            description: "none: randomly initialised weights".into(),
+            synthetic: true,
+            cases_per_class: Vec::new(),
+        },
+        metrics: Vec::new(),
+        intended_use: "testing the software only".into(),
+        limitations: "untrained: its probabilities mean nothing".into(),
+    };
+    Ok((card, bytes))
 }
 
 /// Runs `model` on [`synthetic_input`] and reads the outputs back without

@@ -1,5 +1,6 @@
-//! Turning a [`Volume`] into pixels: a window (level and width in HU) and the
-//! grayscale RGBA image of an axial slice, for the page's viewer.
+//! Turning a [`Volume`] into pixels: a window (level and width in HU), the
+//! grayscale RGBA image of an axial slice, and the attention overlay, for the
+//! page's viewer and `dsan predict`'s mosaic.
 
 use crate::volume::Volume;
 
@@ -57,6 +58,64 @@ pub fn axial_rgba(volume: &Volume, k: usize, window: Window) -> Option<Vec<u8>> 
     )
 }
 
+/// The overlay colour of an attention value (0-255): a heat scale from
+/// dark red through orange to light yellow.
+pub fn heat(value: u8) -> [u8; 3] {
+    let t = f32::from(value) / 255.0;
+    let channel = |x: f32| (x.clamp(0.0, 1.0) * 255.0).round() as u8;
+    [
+        channel(0.35 + 1.95 * t),
+        channel(2.0 * t - 0.5),
+        channel(3.0 * t - 2.0),
+    ]
+}
+
+/// Blends an attention map (`value / 255`, one byte per pixel) over RGBA
+/// pixels: pixels at or above `threshold` get the [`heat`] colour with
+/// `opacity` (0 to 1); `outline` pixels (one byte per pixel, non-zero on the
+/// lung mask's edge) are drawn in cyan.
+pub fn blend_attention(
+    rgba: &mut [u8],
+    attention: &[u8],
+    threshold: u8,
+    opacity: f32,
+    outline: Option<&[u8]>,
+) {
+    let opacity = opacity.clamp(0.0, 1.0);
+    for (p, (pixel, &a)) in rgba.chunks_exact_mut(4).zip(attention).enumerate() {
+        if a >= threshold && a > 0 {
+            let colour = heat(a);
+            for c in 0..3 {
+                let mixed = f32::from(pixel[c]) * (1.0 - opacity) + f32::from(colour[c]) * opacity;
+                pixel[c] = mixed.round() as u8;
+            }
+        }
+        if outline.is_some_and(|o| o[p] != 0) {
+            pixel[..3].copy_from_slice(&[0, 220, 255]);
+        }
+    }
+}
+
+/// The edge of a `columns x rows` mask: inside pixels with a 4-neighbour outside.
+pub fn mask_outline(mask: &[u8], rows: usize, columns: usize) -> Vec<u8> {
+    let inside = |j: usize, i: usize| mask[j * columns + i] != 0;
+    (0..rows * columns)
+        .map(|p| {
+            let (j, i) = (p / columns, p % columns);
+            let edge = inside(j, i)
+                && (j == 0
+                    || i == 0
+                    || j + 1 == rows
+                    || i + 1 == columns
+                    || !inside(j - 1, i)
+                    || !inside(j + 1, i)
+                    || !inside(j, i - 1)
+                    || !inside(j, i + 1));
+            u8::from(edge)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +128,29 @@ mod tests {
         assert_eq!(w.grey(-600.0), 128);
         assert_eq!(w.grey(-3000.0), 0);
         assert_eq!(w.grey(3000.0), 255);
+    }
+
+    #[test]
+    fn attention_is_blended_above_the_threshold_only() {
+        let mut rgba = vec![100u8; 12];
+        let attention = [0u8, 100, 255];
+        let outline = [0u8, 0, 1];
+        blend_attention(&mut rgba, &attention, 50, 0.5, Some(&outline));
+        assert_eq!(&rgba[..4], &[100, 100, 100, 100], "below the threshold");
+        let hot = heat(100);
+        assert_eq!(rgba[4], ((100.0 + f32::from(hot[0])) / 2.0).round() as u8);
+        assert_eq!(&rgba[8..11], &[0, 220, 255], "outline on top");
+        assert!(heat(255)[2] > heat(128)[2] && heat(0)[0] > 0);
+    }
+
+    #[test]
+    fn the_outline_is_the_masks_edge() {
+        let mask: Vec<u8> = (0..25)
+            .map(|p| u8::from((1..4).contains(&(p / 5)) && (1..4).contains(&(p % 5))))
+            .collect();
+        let edge = mask_outline(&mask, 5, 5);
+        assert_eq!(edge.iter().filter(|&&e| e != 0).count(), 8);
+        assert_eq!(edge[12], 0, "the centre is inside, not edge");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::DsanConfig;
+use crate::preprocess::LungMaskConfig;
 
 /// Card format this build reads and writes.
 pub const CARD_FORMAT_VERSION: u32 = 1;
@@ -48,15 +49,20 @@ pub struct Preprocessing {
     pub lung_crop_margin_mm: f32,
     /// Whether voxels outside the lung mask are set to the window's low end.
     pub mask_outside_lungs: bool,
+    /// The lung segmentation's constants (the defaults when a card omits them).
+    #[serde(default)]
+    pub lung_mask: LungMaskConfig,
 }
 
 impl Default for Preprocessing {
-    /// The project's specification: window [-1200, 600] HU, 10 mm margin, no masking.
+    /// The project's specification: window [-1200, 600] HU, 10 mm margin, no
+    /// masking, the default lung segmentation.
     fn default() -> Self {
         Self {
             hu_window: [-1200.0, 600.0],
             lung_crop_margin_mm: 10.0,
             mask_outside_lungs: false,
+            lung_mask: LungMaskConfig::default(),
         }
     }
 }

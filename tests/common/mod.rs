@@ -46,3 +46,13 @@ pub fn shuffled<T>(mut items: Vec<T>, seed: u64) -> Vec<T> {
     }
     items
 }
+
+/// The default series of a folder under the shared data, assembled into a volume.
+pub fn read_volume(dir: &str) -> dsan_ct::volume::Volume {
+    let study = dsan_ct::dicom::read_study(read_dir(dir));
+    let index = study
+        .default
+        .unwrap_or_else(|| panic!("{dir}: no default series"));
+    let series = study.series.into_iter().nth(index).unwrap();
+    dsan_ct::dicom::assemble(series).unwrap().volume
+}

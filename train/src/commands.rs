@@ -20,7 +20,8 @@ pub enum Preset {
 }
 
 impl Preset {
-    fn config(self) -> DsanConfig {
+    /// The preset's architecture.
+    pub fn config(self) -> DsanConfig {
         match self {
             Preset::Tiny => DsanConfig::tiny(),
             Preset::WebDefault => DsanConfig::web_default(),

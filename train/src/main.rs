@@ -1,9 +1,13 @@
 //! `dsan`: the native companion of the DSAN-CT page. It inspects DICOM data,
-//! reads model cards and runs the model self-check; training, evaluation and export come next
+//! reads model cards, diagnoses a CT with the page's pipeline and runs the
+//! model self-check; training, evaluation and export come next
 //! (see the project's issues).
 
 mod commands;
+mod files;
 mod inspect;
+mod outputs;
+mod predict;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +36,33 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Diagnose a CT (DICOM files, folders, .zip archives or a NIfTI volume)
+    /// and print the result as JSON.
+    Predict {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Model card (JSON, weights beside it); without it, an untrained
+        /// model with seeded random weights, labelled as such.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Network preset of the untrained model.
+        #[arg(long, value_enum, default_value_t = commands::Preset::WebDefault)]
+        preset: commands::Preset,
+        /// Seed of the untrained model.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Series to diagnose (index in `dsan inspect`'s list); the default series otherwise.
+        #[arg(long)]
+        series: Option<usize>,
+        /// Compute backend.
+        #[arg(long, value_enum, default_value_t = predict::Backend::Cpu)]
+        backend: predict::Backend,
+        /// Folder for diagnosis.json, the attention maps and lung mask as
+        /// NIfTI (.nii.gz, attention as value x 255) and mosaic.png.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run the seeded random model on the synthetic phantom (CPU backend) and
     /// print its outputs as JSON: the reference the browser test compares with.
     SelfCheck {
@@ -50,6 +81,23 @@ fn main() -> ExitCode {
         Command::ModelInfo { card } => commands::model_info(&card),
         Command::SelfCheck { preset, seed } => commands::self_check(preset, seed),
         Command::Inspect { paths } => inspect::inspect(&paths),
+        Command::Predict {
+            paths,
+            weights,
+            preset,
+            seed,
+            series,
+            backend,
+            out,
+        } => predict::predict(&predict::PredictArgs {
+            paths,
+            weights,
+            preset,
+            seed,
+            series,
+            out,
+            backend,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

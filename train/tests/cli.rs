@@ -33,7 +33,7 @@ fn help_lists_the_subcommands() {
     let out = dsan(&["--help"]);
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for command in ["model-info", "inspect", "self-check"] {
+    for command in ["model-info", "inspect", "predict", "self-check"] {
         assert!(help.contains(command), "{command} in {help}");
     }
 }
@@ -123,4 +123,90 @@ fn self_check_prints_probabilities() {
     assert_eq!(ensemble.len(), 2);
     assert!((ensemble.iter().sum::<f64>() - 1.0).abs() < 1e-5);
     assert_eq!(summary["attention_grid"], serde_json::json!([2, 2, 2]));
+}
+
+#[test]
+fn predict_diagnoses_a_series_and_writes_maps_on_its_grid() {
+    let series = shared_data().join("ct-real/covid-ct-md/subsampled-every-4th/CAP/cap001");
+    let out_dir = std::env::temp_dir().join(format!("dsan-predict-{}", std::process::id()));
+    let out = dsan(&[
+        "predict",
+        series.to_str().unwrap(),
+        "--preset",
+        "tiny",
+        "--seed",
+        "7",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let diagnosis = &report["diagnosis"];
+    let p = diagnosis["positive_probability"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p));
+    assert_eq!(diagnosis["classes"], serde_json::json!(["CAP", "COVID-19"]));
+    assert!(
+        report["model"]["name"]
+            .as_str()
+            .unwrap()
+            .contains("untrained")
+    );
+    let lung_ml = diagnosis["lung_volume_ml"].as_f64().unwrap();
+    assert!((1500.0..9000.0).contains(&lung_ml), "{lung_ml}");
+    assert_eq!(diagnosis["timings"].as_array().unwrap().len(), 4);
+    // The file holds the same JSON as stdout.
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("diagnosis.json")).unwrap()).unwrap();
+    assert_eq!(saved, report);
+
+    // The NIfTI maps lie on the CT's grid: same dims, spacing, origin and axes
+    // when read back by the library's NIfTI reader.
+    let ct = common::read_volume("ct-real/covid-ct-md/subsampled-every-4th/CAP/cap001");
+    for name in [
+        "lung-mask.nii.gz",
+        "attention.nii.gz",
+        "attention-uniform.nii.gz",
+    ] {
+        let bytes = std::fs::read(out_dir.join(name)).unwrap();
+        let map = dsan_ct::volume::read_nifti(name, &bytes).unwrap();
+        assert_eq!(map.dims(), ct.dims(), "{name}");
+        for a in 0..3 {
+            assert!((map.spacing()[a] - ct.spacing()[a]).abs() < 1e-3, "{name}");
+            assert!(
+                (map.origin()[a] - ct.origin()[a]).abs() < 1e-2,
+                "{name}: {:?} vs {:?}",
+                map.origin(),
+                ct.origin()
+            );
+            for b in 0..3 {
+                assert!(
+                    (map.direction()[a][b] - ct.direction()[a][b]).abs() < 1e-6,
+                    "{name}"
+                );
+            }
+        }
+        if name == "lung-mask.nii.gz" {
+            let ml = map.voxels().iter().filter(|&&v| v > 0.5).count() as f64 * map.voxel_ml();
+            assert!((ml - lung_ml).abs() < 1.0, "{ml} vs {lung_ml}");
+        }
+    }
+    let png = std::fs::read(out_dir.join("mosaic.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+    // 4 x 3 tiles of 512 x 512: width and height in the IHDR chunk.
+    assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 2048);
+    assert_eq!(u32::from_be_bytes(png[20..24].try_into().unwrap()), 1536);
+    std::fs::remove_dir_all(&out_dir).unwrap();
+}
+
+#[test]
+fn predict_refuses_input_without_a_ct_with_the_reason() {
+    let dicomdir =
+        shared_data().join("dicom-conformance/pydicom-test_files/dicomdirtests/DICOMDIR");
+    let out = dsan(&["predict", dicomdir.to_str().unwrap(), "--preset", "tiny"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("no CT series") && err.contains("DICOMDIR"),
+        "{err}"
+    );
 }

@@ -1,0 +1,368 @@
+//! One deterministic path from a CT [`Volume`] to a [`Diagnosis`], shared by
+//! the page and `dsan predict`: lung mask, crop and resample, inference with
+//! both branches, and the attention mapped back onto the volume's voxels.
+//!
+//! [`diagnose`] is async and never blocks on the GPU (WebGPU reads are
+//! awaited); a [`ProgressSink`] hears about every stage and may yield to the
+//! browser between them.
+
+use std::future::Future;
+
+use burn::prelude::*;
+use web_time::Instant;
+
+use crate::model::Dsan;
+use crate::preprocess::{
+    GridMapping, Mask, ModelInput, PreprocessError, prepare_input, segment_lungs,
+};
+use crate::volume::Volume;
+use crate::weights::ModelCard;
+
+/// The stages of [`diagnose`], in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Lung segmentation.
+    LungMask,
+    /// Crop to the lungs, resample onto the model grid, HU window.
+    Resample,
+    /// Both branches of the network.
+    Inference,
+    /// Attention maps onto the volume's grid.
+    Attention,
+}
+
+impl Stage {
+    /// Every stage, in order.
+    pub const ALL: [Stage; 4] = [
+        Stage::LungMask,
+        Stage::Resample,
+        Stage::Inference,
+        Stage::Attention,
+    ];
+
+    /// A short label for progress displays.
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::LungMask => "lung mask",
+            Stage::Resample => "crop and resample",
+            Stage::Inference => "inference",
+            Stage::Attention => "attention overlay",
+        }
+    }
+}
+
+/// Receives progress; the future it returns is awaited before the stage
+/// starts, so a page can repaint in between.
+pub trait ProgressSink {
+    /// Stage `stage` is about to start.
+    fn stage_started(&mut self, stage: Stage) -> impl Future<Output = ()>;
+}
+
+/// A sink that ignores progress (native callers without a display).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl ProgressSink for NoProgress {
+    fn stage_started(&mut self, _stage: Stage) -> impl Future<Output = ()> {
+        std::future::ready(())
+    }
+}
+
+/// How the network's output becomes a decision.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DecisionConfig {
+    /// The positive class is predicted when its ensemble probability reaches this (two classes).
+    pub threshold: f32,
+    /// Attention at or above this counts as high attention.
+    pub high_attention: f32,
+}
+
+impl Default for DecisionConfig {
+    fn default() -> Self {
+        Self {
+            threshold: 0.5,
+            high_attention: 0.5,
+        }
+    }
+}
+
+/// Why a volume could not be diagnosed.
+#[derive(Debug, thiserror::Error)]
+pub enum DiagnosisError {
+    /// Preprocessing refused the volume.
+    #[error(transparent)]
+    Preprocess(#[from] PreprocessError),
+    /// The card and the model disagree with the pipeline.
+    #[error("model card: {0}")]
+    Card(String),
+    /// The backend failed to compute or read a result.
+    #[error("backend failed while reading {what}: {reason}")]
+    Backend {
+        /// Which output was being read.
+        what: &'static str,
+        /// The backend's message.
+        reason: String,
+    },
+}
+
+/// Maps of one kind for the ensemble and each branch.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BranchMaps<T> {
+    /// Mean of the two branches' normalised maps.
+    pub ensemble: Vec<T>,
+    /// Branch U (uniform sampling).
+    pub uniform: Vec<T>,
+    /// Branch B (size-balanced sampling).
+    pub balanced: Vec<T>,
+}
+
+/// Time spent in one stage.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StageTiming {
+    /// The stage.
+    pub stage: Stage,
+    /// Wall-clock milliseconds.
+    pub ms: f64,
+}
+
+/// The result of [`diagnose`]; [`Diagnosis::summary`] is its JSON-sized part.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    /// Everything but the volumes.
+    pub summary: DiagnosisSummary,
+    /// The lung mask on the volume's grid.
+    pub lung_mask: Mask,
+    /// Attention of the predicted class on the volume's grid, `value / 255`
+    /// in `[0, 1]`, 0 outside the crop box.
+    pub attention: BranchMaps<u8>,
+}
+
+/// The figures of a [`Diagnosis`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DiagnosisSummary {
+    /// Class names by output index (from the model card).
+    pub classes: Vec<String>,
+    /// Ensemble probabilities by class.
+    pub probabilities: Vec<f32>,
+    /// Branch U's probabilities.
+    pub uniform_probabilities: Vec<f32>,
+    /// Branch B's probabilities.
+    pub balanced_probabilities: Vec<f32>,
+    /// Index of the positive class (COVID-19), if the card names one.
+    pub positive_class: Option<usize>,
+    /// Ensemble probability of the positive class, if there is one.
+    pub positive_probability: Option<f32>,
+    /// Predicted class index.
+    pub predicted: usize,
+    /// Predicted class name.
+    pub predicted_class: String,
+    /// The decision rule's settings.
+    pub decision: DecisionConfig,
+    /// Lung volume, mL.
+    pub lung_volume_ml: f64,
+    /// Number of lung components (2 for separate lungs).
+    pub lung_components: usize,
+    /// Share of the lung volume where the ensemble attention is high.
+    pub high_attention_fraction: f64,
+    /// Where the model grid lies in the volume.
+    pub mapping: GridMapping,
+    /// Feature grid `[d, h, w]` of `feature_attention`.
+    pub feature_grid: [usize; 3],
+    /// Attention of the predicted class on the feature grid, in `[0, 1]`.
+    pub feature_attention: BranchMaps<f32>,
+    /// Time per stage.
+    pub timings: Vec<StageTiming>,
+}
+
+/// The index of the COVID-19 class in `classes`: the name containing "covid"
+/// (any case), else index 1 of a two-class model.
+pub fn positive_class(classes: &[String]) -> Option<usize> {
+    classes
+        .iter()
+        .position(|c| c.to_ascii_lowercase().contains("covid"))
+        .or((classes.len() == 2).then_some(1))
+}
+
+/// Runs the whole pipeline on `volume` with `model` as `card` describes it.
+pub async fn diagnose<B: Backend>(
+    volume: &Volume,
+    model: &Dsan<B>,
+    card: &ModelCard,
+    decision: &DecisionConfig,
+    device: &B::Device,
+    progress: &mut impl ProgressSink,
+) -> Result<Diagnosis, DiagnosisError> {
+    if card.classes.len() != card.architecture.num_classes {
+        return Err(DiagnosisError::Card(format!(
+            "{} class names for {} outputs",
+            card.classes.len(),
+            card.architecture.num_classes
+        )));
+    }
+    let mut timings = Vec::with_capacity(Stage::ALL.len());
+    let mut clock = Clock::start(Stage::LungMask, progress).await;
+    let lungs = segment_lungs(volume, &card.preprocessing.lung_mask)?;
+    clock = clock.next(Stage::Resample, progress, &mut timings).await;
+    let input = prepare_input(volume, &lungs, &card.preprocessing, card.architecture.input)?;
+    clock = clock.next(Stage::Inference, progress, &mut timings).await;
+    let outputs = infer(model, &input, device).await?;
+    clock = clock.next(Stage::Attention, progress, &mut timings).await;
+
+    let classes = card.classes.len();
+    let positive = positive_class(&card.classes);
+    let probabilities: Vec<f32> = outputs
+        .uniform
+        .iter()
+        .zip(&outputs.balanced)
+        .map(|(u, b)| (u + b) / 2.0)
+        .collect();
+    let predicted = match positive {
+        Some(p) if classes == 2 => {
+            if probabilities[p] >= decision.threshold {
+                p
+            } else {
+                1 - p
+            }
+        }
+        _ => argmax(&probabilities),
+    };
+    let cells = outputs.grid.iter().product::<usize>();
+    let pick = |maps: &[f32]| maps[predicted * cells..(predicted + 1) * cells].to_vec();
+    let uniform = pick(&outputs.uniform_maps);
+    let balanced = pick(&outputs.balanced_maps);
+    let ensemble: Vec<f32> = uniform
+        .iter()
+        .zip(&balanced)
+        .map(|(u, b)| (u + b) / 2.0)
+        .collect();
+    let to_volume = |maps: &[f32]| input.mapping.map_to_volume(maps, outputs.grid);
+    let attention = BranchMaps {
+        ensemble: to_volume(&ensemble),
+        uniform: to_volume(&uniform),
+        balanced: to_volume(&balanced),
+    };
+    let high = (decision.high_attention.clamp(0.0, 1.0) * 255.0).round() as u8;
+    let lung_voxels = lungs.mask.count();
+    let high_voxels = lungs
+        .mask
+        .data()
+        .iter()
+        .zip(&attention.ensemble)
+        .filter(|&(&m, &a)| m != 0 && a >= high)
+        .count();
+    clock.finish(&mut timings);
+    let summary = DiagnosisSummary {
+        classes: card.classes.clone(),
+        positive_class: positive,
+        positive_probability: positive.map(|p| probabilities[p]),
+        predicted,
+        predicted_class: card.classes[predicted].clone(),
+        probabilities,
+        uniform_probabilities: outputs.uniform,
+        balanced_probabilities: outputs.balanced,
+        decision: decision.clone(),
+        lung_volume_ml: lungs.volume_ml,
+        lung_components: lungs.components,
+        high_attention_fraction: high_voxels as f64 / lung_voxels.max(1) as f64,
+        mapping: input.mapping,
+        feature_grid: outputs.grid,
+        feature_attention: BranchMaps {
+            ensemble,
+            uniform,
+            balanced,
+        },
+        timings,
+    };
+    Ok(Diagnosis {
+        summary,
+        lung_mask: lungs.mask,
+        attention,
+    })
+}
+
+fn argmax(values: &[f32]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
+        .0
+}
+
+/// The network's outputs read back to the host.
+struct Outputs {
+    uniform: Vec<f32>,
+    balanced: Vec<f32>,
+    /// Every class's map of branch U, `[C, d, h, w]` row-major.
+    uniform_maps: Vec<f32>,
+    /// Every class's map of branch B.
+    balanced_maps: Vec<f32>,
+    grid: [usize; 3],
+}
+
+async fn infer<B: Backend>(
+    model: &Dsan<B>,
+    input: &ModelInput,
+    device: &B::Device,
+) -> Result<Outputs, DiagnosisError> {
+    let [d, h, w] = input.mapping.grid;
+    let x = Tensor::<B, 1>::from_floats(input.values.as_slice(), device).reshape([1, 1, d, h, w]);
+    let output = model.forward(x);
+    let [_, _, fd, fh, fw] = output.uniform.attention.dims();
+    Ok(Outputs {
+        uniform: read(output.uniform_probabilities, "branch U probabilities").await?,
+        balanced: read(output.balanced_probabilities, "branch B probabilities").await?,
+        uniform_maps: read(output.uniform.attention, "branch U attention").await?,
+        balanced_maps: read(output.balanced.attention, "branch B attention").await?,
+        grid: [fd, fh, fw],
+    })
+}
+
+async fn read<B: Backend, const D: usize>(
+    tensor: Tensor<B, D>,
+    what: &'static str,
+) -> Result<Vec<f32>, DiagnosisError> {
+    let backend = |reason: String| DiagnosisError::Backend { what, reason };
+    let data = tensor
+        .into_data_async()
+        .await
+        .map_err(|e| backend(format!("{e:?}")))?;
+    data.convert::<f32>()
+        .into_vec::<f32>()
+        .map_err(|e| backend(format!("{e:?}")))
+}
+
+/// Times the current stage and announces the next.
+struct Clock {
+    stage: Stage,
+    started: Instant,
+}
+
+impl Clock {
+    async fn start(stage: Stage, progress: &mut impl ProgressSink) -> Self {
+        progress.stage_started(stage).await;
+        Self {
+            stage,
+            started: Instant::now(),
+        }
+    }
+
+    async fn next(
+        self,
+        stage: Stage,
+        progress: &mut impl ProgressSink,
+        timings: &mut Vec<StageTiming>,
+    ) -> Self {
+        self.finish(timings);
+        Self::start(stage, progress).await
+    }
+
+    fn finish(self, timings: &mut Vec<StageTiming>) {
+        timings.push(StageTiming {
+            stage: self.stage,
+            ms: self.started.elapsed().as_secs_f64() * 1000.0,
+        });
+    }
+}

@@ -1,0 +1,174 @@
+//! `dsan predict`: the page's diagnosis, natively: a CT (DICOM files,
+//! folders, .zip or NIfTI) through the library's pipeline, printed as JSON,
+//! with the attention and the lung mask as NIfTI and a PNG mosaic on request.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use burn::backend::NdArray;
+use dsan_ct::dicom::{StudyReader, assemble};
+use dsan_ct::pipeline::{DecisionConfig, Diagnosis, NoProgress, diagnose};
+use dsan_ct::probe::seeded_card;
+use dsan_ct::volume::Volume;
+use dsan_ct::weights::{ModelCard, load_model_files, load_weights};
+
+use crate::commands::Preset;
+use crate::files::collect_files;
+use crate::outputs::{write_mosaic, write_nifti};
+
+type Cpu = NdArray<f32>;
+
+/// Compute backends `dsan predict` can run on.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Backend {
+    /// Burn's CPU backend (ndarray), the page's fallback.
+    Cpu,
+}
+
+/// What to diagnose and how.
+pub struct PredictArgs {
+    /// Files or folders.
+    pub paths: Vec<PathBuf>,
+    /// Model card; without it, the seeded untrained model.
+    pub weights: Option<PathBuf>,
+    /// Preset of the untrained model.
+    pub preset: Preset,
+    /// Seed of the untrained model.
+    pub seed: u64,
+    /// Which series (index in the list `dsan inspect` prints); the default otherwise.
+    pub series: Option<usize>,
+    /// Folder for the NIfTI maps, the mosaic and the JSON.
+    pub out: Option<PathBuf>,
+    /// Compute backend.
+    pub backend: Backend,
+}
+
+/// The volume to diagnose and where it came from.
+struct Input {
+    volume: Volume,
+    source: String,
+    warnings: Vec<String>,
+    skipped: Vec<String>,
+}
+
+fn read_input(paths: &[PathBuf], series: Option<usize>) -> anyhow::Result<Input> {
+    let mut reader = StudyReader::default();
+    for file in collect_files(paths)? {
+        let bytes = std::fs::read(&file).with_context(|| file.display().to_string())?;
+        reader.add(&file.display().to_string(), &bytes);
+    }
+    let study = reader.finish();
+    let skipped = study.skipped.iter().map(ToString::to_string).collect();
+    let index = series.or(study.default);
+    if let Some(index) = index {
+        let Some(chosen) = study.series.get(index).cloned() else {
+            bail!(
+                "there is no series {index}: {} series found",
+                study.series.len()
+            );
+        };
+        let source = chosen.summary.description.clone();
+        let assembled = assemble(chosen)?;
+        return Ok(Input {
+            volume: assembled.volume,
+            source,
+            warnings: assembled.warnings,
+            skipped,
+        });
+    }
+    match study.volumes.into_iter().next() {
+        Some((name, volume)) => Ok(Input {
+            volume,
+            source: name,
+            warnings: Vec::new(),
+            skipped,
+        }),
+        None => bail!("no CT series or NIfTI volume found; skipped files: {skipped:?}"),
+    }
+}
+
+fn load_model(
+    args: &PredictArgs,
+    device: &burn::backend::ndarray::NdArrayDevice,
+) -> anyhow::Result<(ModelCard, dsan_ct::model::Dsan<Cpu>)> {
+    match &args.weights {
+        Some(card) => Ok(load_model_files::<Cpu>(card, device)?),
+        None => {
+            let (card, bytes) = seeded_card(&args.preset.config(), args.seed)?;
+            let model = load_weights::<Cpu>(&card, &bytes, device)?;
+            Ok((card, model))
+        }
+    }
+}
+
+/// Runs the pipeline and prints `{input, model, diagnosis}` as JSON.
+pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
+    let Backend::Cpu = args.backend;
+    let device = Default::default();
+    let input = read_input(&args.paths, args.series)?;
+    let (card, model) = load_model(args, &device)?;
+    let diagnosis = pollster::block_on(diagnose(
+        &input.volume,
+        &model,
+        &card,
+        &DecisionConfig::default(),
+        &device,
+        &mut NoProgress,
+    ))
+    .with_context(|| format!("diagnosing {}", input.source))?;
+    let report = serde_json::json!({
+        "input": {
+            "source": input.source,
+            "dims": input.volume.dims(),
+            "spacing_mm": input.volume.spacing(),
+            "warnings": input.warnings,
+            "skipped": input.skipped,
+        },
+        "model": {
+            "name": card.name,
+            "version": card.version,
+            "weights_sha256": card.weights.sha256,
+            "synthetic_training_data": card.training_data.synthetic,
+        },
+        "diagnosis": diagnosis.summary,
+    });
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(out) = &args.out {
+        write_outputs(out, &input.volume, &diagnosis, &json)?;
+    }
+    println!("{json}");
+    Ok(())
+}
+
+fn write_outputs(
+    out: &Path,
+    volume: &Volume,
+    diagnosis: &Diagnosis,
+    json: &str,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
+    let path = |name: &str| out.join(name);
+    std::fs::write(path("diagnosis.json"), json)?;
+    write_nifti(
+        &path("attention.nii.gz"),
+        volume,
+        &diagnosis.attention.ensemble,
+    )?;
+    write_nifti(
+        &path("attention-uniform.nii.gz"),
+        volume,
+        &diagnosis.attention.uniform,
+    )?;
+    write_nifti(
+        &path("attention-balanced.nii.gz"),
+        volume,
+        &diagnosis.attention.balanced,
+    )?;
+    write_nifti(
+        &path("lung-mask.nii.gz"),
+        volume,
+        diagnosis.lung_mask.data(),
+    )?;
+    write_mosaic(&path("mosaic.png"), volume, diagnosis)?;
+    Ok(())
+}
