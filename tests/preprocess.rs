@@ -334,3 +334,42 @@ fn real_chest_ct_lungs_have_plausible_volumes() {
         assert!(median < -700.0, "{dir}: median HU in the mask {median}");
     }
 }
+
+#[test]
+fn masking_outside_the_lungs_zeroes_only_cells_outside_the_mask() {
+    let phantom = chest_phantom(&PhantomConfig::default());
+    let lungs = segment_lungs(&phantom.volume, &LungMaskConfig::default()).unwrap();
+    let grid = [16, 32, 32];
+    let plain = prepare_input(&phantom.volume, &lungs, &Preprocessing::default(), grid).unwrap();
+    let masked_card = Preprocessing {
+        mask_outside_lungs: true,
+        ..Preprocessing::default()
+    };
+    let masked = prepare_input(&phantom.volume, &lungs, &masked_card, grid).unwrap();
+    assert_eq!(plain.mapping, masked.mapping);
+    let (mut zeroed, mut kept) = (0, 0);
+    for (x, (&p, &m)) in plain.values.iter().zip(&masked.values).enumerate() {
+        let cell = [x / (32 * 32), (x / 32) % 32, x % 32];
+        let voxel: [usize; 3] = std::array::from_fn(|a| {
+            plain.mapping.model_to_volume(a, cell[a] as f64).round() as usize
+        });
+        if lungs.mask.get(voxel[0], voxel[1], voxel[2]) {
+            assert_eq!(m, p, "cell {cell:?} inside the lungs is unchanged");
+            kept += 1;
+        } else {
+            assert_eq!(m, 0.0, "cell {cell:?} outside the lungs is masked");
+            zeroed += 1;
+        }
+    }
+    assert!(kept > 1000 && zeroed > 1000, "{kept} kept, {zeroed} zeroed");
+}
+
+#[test]
+fn a_thin_upper_abdomen_slab_is_refused_as_too_small() {
+    // 20 slices of 2 mm (JPEG 2000) through the upper abdomen: 40 mm cannot
+    // hold a chest, and the refusal says why.
+    let volume = common::read_volume("ct-real/totalsegmentator-example/dicom");
+    let err = segment_lungs(&volume, &LungMaskConfig::default()).unwrap_err();
+    assert!(matches!(err, PreprocessError::TooSmall { .. }), "{err}");
+    assert!(err.to_string().contains("50 mm"), "{err}");
+}

@@ -1,9 +1,10 @@
 //! The web page (wasm32 only): a Leptos client-side app. It shows the
-//! product and its privacy promise, opens a CT (files, folder or .zip) and
-//! shows the chosen series, tells which compute backend the browser offers,
-//! and runs a model self-check on it.
+//! product and its privacy promise, opens a CT (files, folder or .zip),
+//! shows the chosen series and diagnoses it, tells which compute backend the
+//! browser offers, and runs a model self-check on it.
 
 mod compute;
+mod diagnose;
 mod self_check;
 mod study;
 
@@ -40,7 +41,7 @@ pub fn App() -> impl IntoView {
                 </p>
                 <p class="warning">"Research software, not a medical device."</p>
             </section>
-            <StudyPanel />
+            <StudyPanel compute />
             <Suspense fallback=|| view! { <p data-testid="backend-badge" class="badge">"Checking for WebGPU…"</p> }>
                 {move || compute.get().map(|compute| view! { <Backend compute /> })}
             </Suspense>

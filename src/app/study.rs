@@ -1,6 +1,6 @@
 //! Opening a CT: files, a folder or a .zip are read in the browser (nothing is
 //! uploaded), grouped into series, and the chosen series is assembled into a
-//! volume and shown (one axial slice, lung window).
+//! volume and shown (one axial slice, lung window), ready for diagnosis.
 
 use gloo_timers::future::TimeoutFuture;
 use js_sys::Uint8Array;
@@ -10,6 +10,8 @@ use wasm_bindgen::{Clamped, JsCast};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CanvasRenderingContext2d, File, HtmlCanvasElement, HtmlInputElement, ImageData};
 
+use super::compute::Compute;
+use super::diagnose::DiagnosePanel;
 use super::now_ms;
 use crate::dicom::{Study, StudyReader, StudyReport, assemble};
 use crate::render::{Window, axial_rgba};
@@ -53,7 +55,10 @@ fn display_name(file: &File) -> String {
 /// The "open a CT" panel: inputs, progress, series picker, skipped files,
 /// and the assembled volume.
 #[component]
-pub fn StudyPanel() -> impl IntoView {
+pub fn StudyPanel(
+    /// The page's backend, once chosen.
+    compute: LocalResource<Compute>,
+) -> impl IntoView {
     let state = StoredValue::new(DropState::default());
     let (progress, set_progress) = signal(None::<String>);
     let (report, set_report) = signal(None::<StudyReport>);
@@ -170,7 +175,7 @@ pub fn StudyPanel() -> impl IntoView {
                 <p data-testid="read-time" data-ms=ms>{format!("Read in {:.0} ms", ms)}</p>
             })}
             {move || loaded.get().map(|l| match l {
-                Ok(loaded) => view! { <VolumeView loaded /> }.into_any(),
+                Ok(loaded) => view! { <VolumeView loaded compute /> }.into_any(),
                 Err(message) => view! { <p class="error" role="alert" data-testid="volume-error">{message}</p> }.into_any(),
             })}
         </section>
@@ -255,6 +260,8 @@ fn StudyView(
 fn VolumeView(
     /// The volume to show.
     loaded: Loaded,
+    /// The page's backend, once chosen.
+    compute: LocalResource<Compute>,
 ) -> impl IntoView {
     let [depth, rows, columns] = loaded.volume.dims();
     let [dz, dy, dx] = loaded.volume.spacing();
@@ -276,6 +283,7 @@ fn VolumeView(
             <canvas node_ref=canvas data-testid="axial-canvas" width=columns height=rows
                 aria-label="middle axial slice, lung window"
                 style=format!("aspect-ratio: {} / {}", columns as f64 * dx, rows as f64 * dy)></canvas>
+            <DiagnosePanel volume=loaded.volume compute />
         </div>
     }
 }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use burn::backend::NdArray;
+use burn::prelude::Backend as BurnBackend;
 use dsan_ct::dicom::{StudyReader, assemble};
+use dsan_ct::model::Dsan;
 use dsan_ct::pipeline::{DecisionConfig, Diagnosis, NoProgress, diagnose};
 use dsan_ct::probe::seeded_card;
 use dsan_ct::volume::Volume;
@@ -16,13 +18,17 @@ use crate::commands::Preset;
 use crate::files::collect_files;
 use crate::outputs::{write_mosaic, write_nifti};
 
-type Cpu = NdArray<f32>;
-
 /// Compute backends `dsan predict` can run on.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Backend {
     /// Burn's CPU backend (ndarray), the page's fallback.
     Cpu,
+    /// Burn's wgpu backend (Vulkan, Metal or DirectX; build with `--features wgpu`).
+    #[cfg(feature = "wgpu")]
+    Wgpu,
+    /// Burn's CUDA backend (build with `--features cuda`).
+    #[cfg(feature = "cuda")]
+    Cuda,
 }
 
 /// What to diagnose and how.
@@ -87,15 +93,15 @@ fn read_input(paths: &[PathBuf], series: Option<usize>) -> anyhow::Result<Input>
     }
 }
 
-fn load_model(
+fn load_model<B: BurnBackend>(
     args: &PredictArgs,
-    device: &burn::backend::ndarray::NdArrayDevice,
-) -> anyhow::Result<(ModelCard, dsan_ct::model::Dsan<Cpu>)> {
+    device: &B::Device,
+) -> anyhow::Result<(ModelCard, Dsan<B>)> {
     match &args.weights {
-        Some(card) => Ok(load_model_files::<Cpu>(card, device)?),
+        Some(card) => Ok(load_model_files::<B>(card, device)?),
         None => {
             let (card, bytes) = seeded_card(&args.preset.config(), args.seed)?;
-            let model = load_weights::<Cpu>(&card, &bytes, device)?;
+            let model = load_weights::<B>(&card, &bytes, device)?;
             Ok((card, model))
         }
     }
@@ -103,10 +109,19 @@ fn load_model(
 
 /// Runs the pipeline and prints `{input, model, diagnosis}` as JSON.
 pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
-    let Backend::Cpu = args.backend;
-    let device = Default::default();
+    match args.backend {
+        Backend::Cpu => predict_on::<NdArray<f32>>(args),
+        #[cfg(feature = "wgpu")]
+        Backend::Wgpu => predict_on::<burn::backend::Wgpu>(args),
+        #[cfg(feature = "cuda")]
+        Backend::Cuda => predict_on::<burn::backend::Cuda>(args),
+    }
+}
+
+fn predict_on<B: BurnBackend>(args: &PredictArgs) -> anyhow::Result<()> {
+    let device = B::Device::default();
     let input = read_input(&args.paths, args.series)?;
-    let (card, model) = load_model(args, &device)?;
+    let (card, model) = load_model::<B>(args, &device)?;
     let diagnosis = pollster::block_on(diagnose(
         &input.volume,
         &model,

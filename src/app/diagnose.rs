@@ -1,0 +1,230 @@
+//! The diagnosis panel: runs the library's pipeline on the volume on screen,
+//! with stage-by-stage progress, on the page's backend (WebGPU or CPU), and
+//! shows the probability, the timings and the attention over the CT.
+//!
+//! Until trained weights ship, the model is the seeded untrained one, and the
+//! page says so next to every number.
+
+use gloo_timers::future::TimeoutFuture;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde::Serialize;
+use wasm_bindgen::{Clamped, JsCast};
+use web_sys::{CanvasRenderingContext2d, ImageData};
+
+use super::compute::{Backend, Compute, CpuBackend, GpuBackend};
+use super::self_check::SELF_CHECK_SEED;
+use crate::model::DsanConfig;
+use crate::pipeline::{DecisionConfig, Diagnosis, DiagnosisSummary, ProgressSink, Stage, diagnose};
+use crate::probe::seeded_card;
+use crate::render::{Window, axial_rgba, blend_attention, mask_outline};
+use crate::volume::Volume;
+use crate::weights::load_weights;
+
+/// What the page shows and the browser tests read.
+#[derive(Debug, Clone, Serialize)]
+struct DiagnosisReport {
+    backend: &'static str,
+    model: String,
+    diagnosis: DiagnosisSummary,
+}
+
+/// Shows each stage as it starts and lets the page repaint before it runs.
+struct PageProgress(WriteSignal<Option<String>>);
+
+impl ProgressSink for PageProgress {
+    fn stage_started(&mut self, stage: Stage) -> impl Future<Output = ()> {
+        self.0.set(Some(format!("Running: {}…", stage.label())));
+        TimeoutFuture::new(0)
+    }
+}
+
+async fn run<B: burn::prelude::Backend>(
+    backend: Backend,
+    config: DsanConfig,
+    volume: &Volume,
+    progress: &mut PageProgress,
+) -> Result<(DiagnosisReport, Diagnosis), String> {
+    let device = B::Device::default();
+    let (card, bytes) = seeded_card(&config, SELF_CHECK_SEED).map_err(|e| e.to_string())?;
+    let model = load_weights::<B>(&card, &bytes, &device).map_err(|e| e.to_string())?;
+    let diagnosis = diagnose(
+        volume,
+        &model,
+        &card,
+        &DecisionConfig::default(),
+        &device,
+        progress,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let report = DiagnosisReport {
+        backend: backend.label(),
+        model: card.name,
+        diagnosis: diagnosis.summary.clone(),
+    };
+    Ok((report, diagnosis))
+}
+
+/// The diagnosis panel for `volume`.
+#[component]
+pub fn DiagnosePanel(
+    /// The CT on screen.
+    volume: Volume,
+    /// The page's backend, once chosen.
+    compute: LocalResource<Compute>,
+) -> impl IntoView {
+    let volume = StoredValue::new_local(volume);
+    let (running, set_running) = signal(false);
+    let (progress, set_progress) = signal(None::<String>);
+    let (result, set_result) = signal_local(None::<Result<(DiagnosisReport, Diagnosis), String>>);
+    let (preset, set_preset) = signal("web-default".to_owned());
+
+    let start = move |_| {
+        let Some(compute) = compute.get_untracked() else {
+            return;
+        };
+        let config = match preset.get_untracked().as_str() {
+            "tiny" => DsanConfig::tiny(),
+            _ => DsanConfig::web_default(),
+        };
+        set_running.set(true);
+        set_result.set(None);
+        spawn_local(async move {
+            let mut sink = PageProgress(set_progress);
+            let volume = volume.get_value();
+            let outcome = match compute.backend {
+                Backend::WebGpu => {
+                    run::<GpuBackend>(compute.backend, config, &volume, &mut sink).await
+                }
+                Backend::Cpu => {
+                    run::<CpuBackend>(compute.backend, config, &volume, &mut sink).await
+                }
+            };
+            set_progress.set(None);
+            set_result.set(Some(outcome));
+            set_running.set(false);
+        });
+    };
+
+    view! {
+        <section class="diagnose" aria-labelledby="diagnose-title">
+            <h3 id="diagnose-title">"Diagnosis"</h3>
+            <p class="warning">
+                "No trained weights are bundled yet: this runs an untrained network with random "
+                "weights (seed " {SELF_CHECK_SEED} "). Its probability means nothing; it shows the "
+                "pipeline working. Not a medical device."
+            </p>
+            <label for="diagnose-preset">"Network "</label>
+            <select id="diagnose-preset" data-testid="diagnose-preset"
+                on:change=move |ev| set_preset.set(event_target_value(&ev))>
+                <option value="web-default" selected>"web default (ResNet-34, 64x128x128)"</option>
+                <option value="tiny">"tiny (quick check)"</option>
+            </select>
+            " "
+            <button data-testid="diagnose" on:click=start
+                disabled=move || running.get() || compute.get().is_none()>
+                "Diagnose"
+            </button>
+            {move || progress.get().map(|p| view! { <p role="status" data-testid="progress">{p}</p> })}
+            {move || result.get().map(|outcome| match outcome {
+                Ok((report, diagnosis)) => {
+                    view! { <DiagnosisView report diagnosis volume=volume.get_value() /> }.into_any()
+                }
+                Err(message) => view! {
+                    <p class="error" role="alert" data-testid="diagnosis-error">{message}</p>
+                }.into_any(),
+            })}
+        </section>
+    }
+}
+
+/// The result: probabilities, decision, lung figures, timings and the overlay.
+#[component]
+fn DiagnosisView(report: DiagnosisReport, diagnosis: Diagnosis, volume: Volume) -> impl IntoView {
+    let s = report.diagnosis.clone();
+    let json = serde_json::to_string(&report).unwrap_or_default();
+    let probability = s
+        .positive_probability
+        .map_or_else(|| "–".to_owned(), |p| format!("{p:.4}"));
+    let positive = s
+        .positive_class
+        .map(|c| s.classes[c].clone())
+        .unwrap_or_default();
+    let timings = s
+        .timings
+        .iter()
+        .map(|t| format!("{} {:.0} ms", t.stage.label(), t.ms))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let canvas = NodeRef::<leptos::html::Canvas>::new();
+    let [_, rows, columns] = volume.dims();
+    let [_, dy, dx] = volume.spacing();
+    // The slice through the middle of the lungs.
+    let k = diagnosis
+        .lung_mask
+        .bounds()
+        .map_or(volume.dims()[0] / 2, |[lo, hi]| (lo[0] + hi[0]) / 2);
+    Effect::new(move |_| {
+        if let Some(canvas) = canvas.get() {
+            draw_overlay(&canvas, &volume, &diagnosis, k);
+        }
+    });
+    view! {
+        <dl data-testid="diagnosis-result">
+            <dt>{format!("Probability of {positive}")}</dt>
+            <dd data-testid="result-probability">{probability}</dd>
+            <dt>"Branches (uniform / size-balanced)"</dt>
+            <dd>{format!("{:.4} / {:.4}",
+                s.positive_class.map_or(f32::NAN, |c| s.uniform_probabilities[c]),
+                s.positive_class.map_or(f32::NAN, |c| s.balanced_probabilities[c]))}</dd>
+            <dt>"Decision"</dt>
+            <dd>{format!("{} (threshold {:.2})", s.predicted_class, s.decision.threshold)}</dd>
+            <dt>"Lungs"</dt>
+            <dd>{format!("{:.0} mL; {:.1}% with high attention", s.lung_volume_ml, 100.0 * s.high_attention_fraction)}</dd>
+            <dt>"Model"</dt><dd>{report.model.clone()}</dd>
+            <dt>"Ran on"</dt><dd>{report.backend}</dd>
+            <dt>"Stages"</dt><dd data-testid="stage-timings">{timings}</dd>
+        </dl>
+        <canvas node_ref=canvas data-testid="overlay-canvas" width=columns height=rows
+            aria-label="attention over the axial slice through the middle of the lungs"
+            style=format!("aspect-ratio: {} / {}", columns as f64 * dx, rows as f64 * dy)></canvas>
+        <pre data-testid="diagnosis-json" hidden>{json}</pre>
+    }
+}
+
+fn draw_overlay(
+    canvas: &web_sys::HtmlCanvasElement,
+    volume: &Volume,
+    diagnosis: &Diagnosis,
+    k: usize,
+) {
+    let [_, rows, columns] = volume.dims();
+    let plane = rows * columns;
+    let Some(mut rgba) = axial_rgba(volume, k, Window::LUNG) else {
+        return;
+    };
+    let outline = mask_outline(
+        &diagnosis.lung_mask.data()[k * plane..(k + 1) * plane],
+        rows,
+        columns,
+    );
+    blend_attention(
+        &mut rgba,
+        &diagnosis.attention.ensemble[k * plane..(k + 1) * plane],
+        77,
+        0.45,
+        Some(&outline),
+    );
+    let context = canvas
+        .get_context("2d")
+        .ok()
+        .flatten()
+        .and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok());
+    let image =
+        ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), columns as u32, rows as u32);
+    if let (Some(context), Ok(image)) = (context, image) {
+        // Drawing can only fail for a detached canvas; nothing to report then.
+        let _ = context.put_image_data(&image, 0.0, 0.0);
+    }
+}

@@ -1,0 +1,35 @@
+// Benchmark (not a test): a CT diagnosed in the page, stage by stage.
+// Usage: node tests/e2e/diagnose.bench.mjs <CT: a .nii file or a DICOM folder> [tiny|web-default] [webgpu]
+// e.g. the 512x512x300 phantom `DSAN_BENCH_KEEP=1 cargo bench --bench preprocess` leaves behind;
+// the lung mask and crop/resample stages are the browser's preprocessing figure.
+import { statSync } from 'node:fs';
+import { serveDist, launch, openPage } from './harness.mjs';
+
+const [input, preset = 'tiny', gpu] = process.argv.slice(2);
+if (!input) {
+  console.error('usage: node tests/e2e/diagnose.bench.mjs <file.nii | folder> [tiny|web-default] [webgpu]');
+  process.exit(2);
+}
+const server = await serveDist(process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname);
+const browser = await launch({ webgpu: gpu === 'webgpu' });
+try {
+  const { page, errors } = await openPage(browser, server.url);
+  await page.locator('[data-testid="backend-badge"][data-backend]').waitFor({ timeout: 60_000 });
+  const picker = statSync(input).isDirectory() ? 'folder-input' : 'file-input';
+  await page.getByTestId(picker).setInputFiles(input);
+  const info = page.getByTestId('volume-info');
+  await info.waitFor({ timeout: 600_000 });
+  console.log(`# bench: open ${await info.textContent()}`);
+  await page.getByTestId('diagnose-preset').selectOption(preset);
+  await page.getByTestId('diagnose').click();
+  const json = page.getByTestId('diagnosis-json');
+  await json.waitFor({ state: 'attached', timeout: 600_000 });
+  const { backend, diagnosis } = JSON.parse(await json.textContent());
+  const ms = Object.fromEntries(diagnosis.timings.map((t) => [t.stage, t.ms]));
+  console.log(`# bench: diagnose on ${backend} (${preset}): ${diagnosis.timings.map((t) => `${t.stage} ${t.ms.toFixed(0)} ms`).join(', ')}`);
+  console.log(`# bench: preprocessing in the browser (lung mask + crop/resample): ${(ms.lung_mask + ms.resample).toFixed(0)} ms`);
+  if (errors.length) console.log('page errors:', errors);
+} finally {
+  await browser.close();
+  await server.close();
+}

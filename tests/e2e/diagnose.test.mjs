@@ -1,0 +1,121 @@
+// The diagnosis pipeline in the page: a real CT series opened in headless
+// Chromium and diagnosed on WebGPU (SwiftShader) and on the CPU fallback
+// must give the native `dsan predict` result (same seeded model): the
+// probabilities within 1e-3 and attention maps correlated above 0.999. The
+// overlay must colour the lungs, and nothing may leave the page.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { serveDist, launch, openPage } from './harness.mjs';
+
+const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
+const DSAN = process.env.DSAN_BIN ?? 'dsan';
+const DATA = process.env.DSAN_SHARED_DATA ?? new URL('../../../shared/data/', import.meta.url).pathname;
+const ARTIFACTS = process.env.E2E_ARTIFACTS ?? new URL('./artifacts/', import.meta.url).pathname;
+const CAP001 = join(DATA, 'ct-real/covid-ct-md/subsampled-every-4th/CAP/cap001');
+
+let server;
+let native;
+before(async () => {
+  server = await serveDist(DIST);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  native = JSON.parse(
+    execFileSync(DSAN, ['predict', CAP001, '--preset', 'web-default', '--seed', '42'], {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    }),
+  ).diagnosis;
+});
+after(async () => {
+  await server?.close();
+});
+
+function correlation(a, b) {
+  const n = a.length;
+  const mean = (v) => v.reduce((s, x) => s + x, 0) / n;
+  const [ma, mb] = [mean(a), mean(b)];
+  let [sab, saa, sbb] = [0, 0, 0];
+  for (let i = 0; i < n; i++) {
+    sab += (a[i] - ma) * (b[i] - mb);
+    saa += (a[i] - ma) ** 2;
+    sbb += (b[i] - mb) ** 2;
+  }
+  return sab / Math.sqrt(saa * sbb);
+}
+
+function assertSameMap(ours, theirs, what) {
+  assert.equal(ours.length, theirs.length, `${what}: cells`);
+  const spread = Math.max(...theirs) - Math.min(...theirs);
+  if (spread < 1e-6) {
+    // A flat map (an untrained branch may have no positive activation).
+    ours.forEach((v, i) => assert.ok(Math.abs(v - theirs[i]) <= 1e-3, `${what}[${i}]`));
+    return;
+  }
+  const r = correlation(ours, theirs);
+  assert.ok(r > 0.999, `${what}: correlation ${r}`);
+}
+
+for (const webgpu of [true, false]) {
+  const backend = webgpu ? 'WebGPU' : 'CPU';
+  test(`a CT diagnosed on ${backend} gives the native result`, async () => {
+    const browser = await launch({ webgpu });
+    try {
+      const { page, requests, errors } = await openPage(browser, server.url);
+      const badge = page.locator('[data-testid="backend-badge"][data-backend]');
+      await badge.waitFor({ timeout: 60_000 });
+      assert.equal(await badge.getAttribute('data-backend'), backend);
+      const files = readdirSync(CAP001).sort().map((f) => join(CAP001, f));
+      await page.getByTestId('file-input').setInputFiles(files);
+      await page.getByTestId('volume-info').waitFor({ timeout: 120_000 });
+      const started = Date.now();
+      await page.getByTestId('diagnose').click();
+      const json = page.getByTestId('diagnosis-json');
+      const failure = page.getByTestId('diagnosis-error');
+      await Promise.race([
+        json.waitFor({ state: 'attached', timeout: 400_000 }),
+        failure.waitFor({ state: 'attached', timeout: 400_000 }).then(async () => {
+          throw new Error(`diagnosis failed: ${await failure.textContent()}`);
+        }),
+      ]);
+      const report = JSON.parse(await json.textContent());
+      const ours = report.diagnosis;
+      assert.equal(report.backend, backend);
+      const timings = ours.timings.map((t) => `${t.stage} ${t.ms.toFixed(0)} ms`).join(', ');
+      console.log(`# bench: diagnose cap001 (42 x 512 x 512) on ${backend}: ${Date.now() - started} ms in all; ${timings}`);
+
+      for (const key of ['probabilities', 'uniform_probabilities', 'balanced_probabilities']) {
+        ours[key].forEach((p, i) =>
+          assert.ok(Math.abs(p - native[key][i]) <= 1e-3, `${key}[${i}]: ${p} vs native ${native[key][i]}`),
+        );
+      }
+      assert.equal(ours.predicted_class, native.predicted_class);
+      assert.deepEqual(ours.mapping, native.mapping, 'same crop box and grid');
+      assert.ok(Math.abs(ours.lung_volume_ml - native.lung_volume_ml) < 1e-6, 'same lung mask');
+      for (const key of ['ensemble', 'uniform', 'balanced']) {
+        assertSameMap(ours.feature_attention[key], native.feature_attention[key], `attention ${key}`);
+      }
+      const shown = Number(await page.getByTestId('result-probability').textContent());
+      assert.ok(Math.abs(shown - native.positive_probability) <= 1e-3, `shown ${shown}`);
+
+      // The overlay colours pixels (attention heat or the cyan lung outline).
+      const coloured = await page.getByTestId('overlay-canvas').evaluate((canvas) => {
+        const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+        let n = 0;
+        for (let i = 0; i < data.length; i += 4) if (data[i] !== data[i + 1] || data[i + 1] !== data[i + 2]) n++;
+        return n;
+      });
+      assert.ok(coloured > 1000, `coloured overlay pixels: ${coloured}`);
+      await page.screenshot({ path: join(ARTIFACTS, `diagnosis-${backend}.png`), fullPage: true });
+
+      for (const r of requests) {
+        assert.equal(new URL(r.url).origin, new URL(server.url).origin, `same origin: ${r.url}`);
+        assert.equal(r.method, 'GET', `GET only: ${r.url}`);
+      }
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
+  });
+}
