@@ -8,6 +8,8 @@
 //! the lung reaches in the neighbouring slices, which a lesion of limited
 //! height does not touch.
 
+use super::morphology::region_2d;
+
 /// Rules for accepting a hull deficiency.
 #[derive(Debug, Clone, Copy)]
 pub struct ConcavityRules {
@@ -67,7 +69,7 @@ pub fn fill_costal_concavities(
         if deficiency[seed] == 0 || visited[seed] {
             continue;
         }
-        let region = flood(&deficiency, &mut visited, seed, h, w);
+        let region = region_2d(h, w, &[seed], &mut visited, |q| deficiency[q] != 0);
         let n = region.len() as f64;
         let ci = region.iter().map(|&p| (p % w) as f64).sum::<f64>() / n;
         let cj = region.iter().map(|&p| (p / w) as f64).sum::<f64>() / n;
@@ -106,24 +108,11 @@ pub fn fill_costal_concavities(
             if region.len() < rules.min_grow_pixels {
                 continue;
             }
-            let mut grown = region.clone();
-            let mut next = 0;
-            while next < grown.len() {
-                let p = grown[next];
-                next += 1;
-                let (j, i) = (p / w, p % w);
-                let neighbours = [
-                    (i > 0).then(|| p - 1),
-                    (i + 1 < w).then(|| p + 1),
-                    (j > 0).then(|| p - w),
-                    (j + 1 < h).then(|| p + w),
-                ];
-                for q in neighbours.into_iter().flatten() {
-                    if slice[q] == 0 && envelope[q] != 0 && (lo..=hi).contains(&angle(q)) {
-                        slice[q] = 1;
-                        grown.push(q);
-                    }
-                }
+            let mut reached = vec![false; h * w];
+            let in_sector =
+                |q: usize| slice[q] == 0 && envelope[q] != 0 && (lo..=hi).contains(&angle(q));
+            for p in region_2d(h, w, &region, &mut reached, in_sector) {
+                slice[p] = 1;
             }
         }
     }
@@ -196,31 +185,6 @@ fn rasterize_minus(hull: &[(f64, f64)], slice: &[u8], h: usize, w: usize) -> Vec
         }
     }
     out
-}
-
-/// The 4-connected region of ones in `mask` containing `seed`.
-fn flood(mask: &[u8], visited: &mut [bool], seed: usize, h: usize, w: usize) -> Vec<usize> {
-    let mut region = vec![seed];
-    visited[seed] = true;
-    let mut next = 0;
-    while next < region.len() {
-        let p = region[next];
-        next += 1;
-        let (j, i) = (p / w, p % w);
-        let neighbours = [
-            (i > 0).then(|| p - 1),
-            (i + 1 < w).then(|| p + 1),
-            (j > 0).then(|| p - w),
-            (j + 1 < h).then(|| p + w),
-        ];
-        for q in neighbours.into_iter().flatten() {
-            if mask[q] != 0 && !visited[q] {
-                visited[q] = true;
-                region.push(q);
-            }
-        }
-    }
-    region
 }
 
 #[cfg(test)]

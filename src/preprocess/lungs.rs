@@ -20,7 +20,9 @@ use crate::volume::Volume;
 use super::PreprocessError;
 use super::hull::{ConcavityRules, fill_costal_concavities};
 use super::mask::Mask;
-use super::morphology::{border_connected_2d, close_ball, fill_holes_2d, label_components};
+use super::morphology::{
+    border_connected_2d, close_ball, fill_holes_2d, label_components, region_2d,
+};
 use super::resample::{downsample_mean, upsample_nearest};
 
 /// Every constant of the lung segmentation.
@@ -319,7 +321,7 @@ fn remove_airways(
             if visited[seed] {
                 continue;
             }
-            let region = flood_2d(slice, &mut visited, seed, w, h);
+            let region = region_2d(h, w, &[seed], &mut visited, |q| slice[q] == 1);
             let centre = region.iter().map(|&p| (p % w) as f64).sum::<f64>() / region.len() as f64;
             let airway =
                 region.len() <= max_area && (step > 0 || (centre - midline.column).abs() <= band);
@@ -336,31 +338,6 @@ fn remove_airways(
         }
     }
     removed
-}
-
-/// The 4-connected region of ones in a `h x w` slice containing `seed`.
-fn flood_2d(slice: &[u8], visited: &mut [bool], seed: usize, w: usize, h: usize) -> Vec<usize> {
-    let mut region = vec![seed];
-    visited[seed] = true;
-    let mut next = 0;
-    while next < region.len() {
-        let p = region[next];
-        next += 1;
-        let (j, i) = (p / w, p % w);
-        let neighbours = [
-            (i > 0).then(|| p - 1),
-            (i + 1 < w).then(|| p + 1),
-            (j > 0).then(|| p - w),
-            (j + 1 < h).then(|| p + w),
-        ];
-        for q in neighbours.into_iter().flatten() {
-            if slice[q] == 1 && !visited[q] {
-                visited[q] = true;
-                region.push(q);
-            }
-        }
-    }
-    region
 }
 
 #[derive(Clone, Copy, PartialEq)]

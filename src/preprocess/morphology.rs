@@ -101,6 +101,41 @@ pub fn border_connected_2d(passable: &[u8], dims: [usize; 3]) -> Vec<u8> {
     reached
 }
 
+/// The pixels of an `h x w` slice reached from `seeds` through 4-neighbours
+/// that `accept` lets in and that are not yet `visited` (seeds included, all
+/// marked visited).
+pub fn region_2d(
+    h: usize,
+    w: usize,
+    seeds: &[usize],
+    visited: &mut [bool],
+    mut accept: impl FnMut(usize) -> bool,
+) -> Vec<usize> {
+    let mut region = seeds.to_vec();
+    for &seed in seeds {
+        visited[seed] = true;
+    }
+    let mut next = 0;
+    while next < region.len() {
+        let p = region[next];
+        next += 1;
+        let (j, i) = (p / w, p % w);
+        let neighbours = [
+            (i > 0).then(|| p - 1),
+            (i + 1 < w).then(|| p + 1),
+            (j > 0).then(|| p - w),
+            (j + 1 < h).then(|| p + w),
+        ];
+        for q in neighbours.into_iter().flatten() {
+            if !visited[q] && accept(q) {
+                visited[q] = true;
+                region.push(q);
+            }
+        }
+    }
+    region
+}
+
 /// Fills, slice by slice, every background region not connected to the
 /// slice's border.
 pub fn fill_holes_2d(data: &mut [u8], dims: [usize; 3]) {
