@@ -226,3 +226,44 @@ fn a_sheared_stack_is_reported_as_gantry_tilt() {
     assert!(warnings.contains("sheared by 15.0°"), "{warnings}");
     assert_eq!(assembled.volume.dims(), [42, 512, 512]);
 }
+
+#[test]
+fn a_data_set_without_meta_group_reads_like_its_part10_file() {
+    use dicom_dictionary_std::uids;
+    use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
+
+    let path = shared_data().join("dicom-conformance/pydicom-test_files/CT_small.dcm");
+    let bytes = std::fs::read(&path).unwrap();
+    let expected = read_file("CT_small.dcm", &bytes).unwrap();
+    let dataset = dicom_object::open_file(&path).unwrap().into_inner();
+    for uid in [
+        uids::IMPLICIT_VR_LITTLE_ENDIAN,
+        uids::EXPLICIT_VR_LITTLE_ENDIAN,
+    ] {
+        let mut bare = Vec::new();
+        dataset
+            .write_dataset_with_ts(&mut bare, TransferSyntaxRegistry.get(uid).unwrap())
+            .unwrap();
+        assert_eq!(&bare[..2], &[0x08, 0x00], "starts with group 0008");
+        let slices = read_file("bare", &bare).unwrap();
+        assert_eq!(slices.len(), 1, "{uid}");
+        assert_eq!(slices[0].hu, expected[0].hu, "{uid}: same HU");
+        assert_eq!(slices[0].position, expected[0].position, "{uid}");
+        assert_eq!(slices[0].series, expected[0].series, "{uid}");
+    }
+    // Files that only look alike stay refused with the parser's reason.
+    let mut fake = vec![0x08, 0x00, 0x05, 0x00];
+    fake.extend(u32::MAX.to_le_bytes());
+    fake.extend(b"not really a data set");
+    assert!(matches!(
+        read_file("fake", &fake),
+        Err(DicomError::NotDicom { .. })
+    ));
+    let no_meta =
+        std::fs::read(shared_data().join("dicom-conformance/pydicom-test_files/no_meta.dcm"))
+            .unwrap();
+    assert!(matches!(
+        read_file("no_meta.dcm", &no_meta),
+        Err(DicomError::NotDicom { .. })
+    ));
+}

@@ -7,7 +7,7 @@ use dicom_dictionary_std::StandardDataDictionary;
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::file::ReadPreamble;
 use dicom_object::mem::InMemElement;
-use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
+use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject, OpenFileOptions};
 use dicom_pixeldata::{ConvertOptions, DecodedPixelData, ModalityLutOption, PixelDecoder};
 use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
 
@@ -74,15 +74,50 @@ pub struct Slice {
     pub hu: Vec<f32>,
 }
 
-/// Reads every image frame of one DICOM file (`file` names it in errors).
-pub fn read_file(file: &str, bytes: &[u8]) -> Result<Vec<Slice>, DicomError> {
-    let obj = OpenFileOptions::new()
+/// Opens a Part 10 file (with or without its preamble), or, when it has no
+/// file meta group, a bare data set in implicit or explicit VR little endian
+/// (what some old archives and CD exports hold) if that reads as an image.
+fn open(file: &str, bytes: &[u8]) -> Result<DefaultDicomObject, DicomError> {
+    OpenFileOptions::new()
         .read_preamble(ReadPreamble::Auto)
         .from_reader(bytes)
-        .map_err(|e| DicomError::NotDicom {
-            file: file.to_owned(),
-            reason: e.to_string(),
-        })?;
+        .or_else(|error| {
+            bare_dataset(bytes).ok_or_else(|| DicomError::NotDicom {
+                file: file.to_owned(),
+                reason: error.to_string(),
+            })
+        })
+}
+
+/// A data set without meta group, tried only when the file starts like one:
+/// an element of group 0008 whose encoding is plausible (as DCMTK guesses),
+/// so that other files are never parsed with made-up lengths.
+fn bare_dataset(bytes: &[u8]) -> Option<DefaultDicomObject> {
+    let head = bytes.get(..8)?;
+    if head[..2] != [0x08, 0x00] {
+        return None;
+    }
+    let explicit = head[4].is_ascii_uppercase() && head[5].is_ascii_uppercase();
+    let implicit_length = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+    let uid = if explicit {
+        uids::EXPLICIT_VR_LITTLE_ENDIAN
+    } else if implicit_length <= bytes.len() {
+        uids::IMPLICIT_VR_LITTLE_ENDIAN
+    } else {
+        return None;
+    };
+    let ts = TransferSyntaxRegistry.get(uid)?;
+    let obj = InMemDicomObject::read_dataset_with_ts(bytes, ts).ok()?;
+    if obj.get(tags::PIXEL_DATA).is_none() || obj.get(tags::ROWS).is_none() {
+        return None;
+    }
+    obj.with_meta(FileMetaTableBuilder::new().transfer_syntax(uid))
+        .ok()
+}
+
+/// Reads every image frame of one DICOM file (`file` names it in errors).
+pub fn read_file(file: &str, bytes: &[u8]) -> Result<Vec<Slice>, DicomError> {
+    let obj = open(file, bytes)?;
     check_is_image(file, &obj)?;
     check_codec(file, &obj)?;
     let decoded = obj.decode_pixel_data().map_err(|e| DicomError::PixelData {
