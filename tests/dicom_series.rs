@@ -267,3 +267,77 @@ fn a_data_set_without_meta_group_reads_like_its_part10_file() {
         Err(DicomError::NotDicom { .. })
     ));
 }
+
+/// `files` rewritten with `edit` applied to each data set (pixel data kept as encoded).
+fn rewrite(
+    files: &[(String, Vec<u8>)],
+    mut edit: impl FnMut(usize, &mut dicom_object::DefaultDicomObject),
+) -> Vec<(String, Vec<u8>)> {
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, (name, bytes))| {
+            let mut obj = dicom_object::OpenFileOptions::new()
+                .from_reader(&bytes[128..])
+                .unwrap();
+            edit(i, &mut obj);
+            let mut out = Vec::new();
+            obj.write_all(&mut out).unwrap();
+            (name.clone(), out)
+        })
+        .collect()
+}
+
+fn set_int(obj: &mut dicom_object::DefaultDicomObject, tag: dicom_core::Tag, value: i32) {
+    obj.put(dicom_core::DataElement::new(
+        tag,
+        dicom_core::VR::IS,
+        dicom_core::PrimitiveValue::from(value.to_string()),
+    ));
+}
+
+#[test]
+fn two_acquisitions_in_one_series_are_split_but_per_slice_numbers_are_not() {
+    use dicom_dictionary_std::tags;
+    let files = read_dir(CAP001);
+    // The same 42 positions acquired twice (say inspiration and expiration).
+    let first = rewrite(&files, |_, obj| set_int(obj, tags::ACQUISITION_NUMBER, 1));
+    let second: Vec<(String, Vec<u8>)> = rewrite(&files, |i, obj| {
+        set_int(obj, tags::ACQUISITION_NUMBER, 2);
+        obj.put(dicom_core::DataElement::new(
+            tags::SOP_INSTANCE_UID,
+            dicom_core::VR::UI,
+            dicom_core::PrimitiveValue::from(format!("2.25.99887766.{i}")),
+        ));
+    })
+    .into_iter()
+    .map(|(name, bytes)| (format!("second-{name}"), bytes))
+    .collect();
+    let study = read_study(shuffled([first, second].concat(), 3));
+    assert_eq!(study.series.len(), 2, "one series per acquisition");
+    for (series, number) in study.series.iter().zip([1, 2]) {
+        assert_eq!(series.summary.slices, 42);
+        assert_eq!(series.summary.acquisition, Some(number));
+        assert!(
+            series
+                .summary
+                .description
+                .ends_with(&format!("(acquisition {number})"))
+        );
+    }
+    let volume = assemble(study.series.into_iter().next().unwrap()).unwrap();
+    assert!(
+        volume.warnings.is_empty(),
+        "no duplicates once split: {:?}",
+        volume.warnings
+    );
+
+    // A scanner that numbers every slice's acquisition: still one series.
+    let stepped = rewrite(&files, |i, obj| {
+        set_int(obj, tags::ACQUISITION_NUMBER, i as i32 + 1)
+    });
+    let study = read_study(stepped);
+    assert_eq!(study.series.len(), 1);
+    assert_eq!(study.series[0].summary.slices, 42);
+    assert_eq!(study.series[0].summary.acquisition, None);
+}

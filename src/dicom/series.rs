@@ -43,8 +43,10 @@ pub struct SeriesSummary {
     pub series_uid: String,
     /// SeriesNumber.
     pub series_number: Option<i32>,
-    /// SeriesDescription.
+    /// SeriesDescription (with the acquisition number appended when split by it).
     pub description: String,
+    /// AcquisitionNumber, set when the series was split by acquisition.
+    pub acquisition: Option<i32>,
     /// Modality.
     pub modality: String,
     /// Number of slices (frames).
@@ -141,8 +143,9 @@ pub struct AssembledSeries {
     pub warnings: Vec<String>,
 }
 
-/// Groups slices by SeriesInstanceUID and orientation, summarises each group,
-/// and orders the groups by series number.
+/// Groups slices by SeriesInstanceUID and orientation (and by acquisition
+/// where one series holds several acquisitions of the same positions),
+/// summarises each group, and orders the groups by series number.
 pub fn group_series(slices: Vec<Slice>) -> Vec<Series> {
     let mut groups: BTreeMap<(String, [i64; 6]), Vec<Slice>> = BTreeMap::new();
     for slice in slices {
@@ -157,9 +160,14 @@ pub fn group_series(slices: Vec<Slice>) -> Vec<Series> {
     }
     let mut series: Vec<Series> = groups
         .into_values()
-        .map(|slices| Series {
-            summary: summarise(&slices),
-            slices,
+        .flat_map(split_acquisitions)
+        .map(|(acquisition, slices)| {
+            let mut summary = summarise(&slices);
+            if let Some(number) = acquisition {
+                summary.acquisition = Some(number);
+                summary.description = format!("{} (acquisition {number})", summary.description);
+            }
+            Series { summary, slices }
         })
         .collect();
     series.sort_by_key(|s| {
@@ -169,6 +177,36 @@ pub fn group_series(slices: Vec<Slice>) -> Vec<Series> {
         )
     });
     series
+}
+
+/// Splits a group by AcquisitionNumber when two acquisitions cover the same
+/// positions (say inspiration and expiration stored as one series); a series
+/// whose acquisition number merely changes from slice to slice stays whole.
+/// The acquisition number is returned for split groups only.
+fn split_acquisitions(slices: Vec<Slice>) -> Vec<(Option<i32>, Vec<Slice>)> {
+    let mut by_acquisition: BTreeMap<Option<i32>, Vec<Slice>> = BTreeMap::new();
+    for slice in slices {
+        by_acquisition
+            .entry(slice.acquisition)
+            .or_default()
+            .push(slice);
+    }
+    let mut owner: BTreeMap<[i64; 3], Option<i32>> = BTreeMap::new();
+    let overlap = by_acquisition.iter().any(|(&acquisition, slices)| {
+        slices
+            .iter()
+            .filter_map(|s| s.position.map(|p| p.map(|c| (c * 100.0).round() as i64)))
+            .any(|key| {
+                owner
+                    .insert(key, acquisition)
+                    .is_some_and(|other| other != acquisition)
+            })
+    });
+    if overlap {
+        by_acquisition.into_iter().collect()
+    } else {
+        vec![(None, by_acquisition.into_values().flatten().collect())]
+    }
 }
 
 /// The series to diagnose by default: among usable series, the one with the
@@ -209,6 +247,7 @@ fn summarise(slices: &[Slice]) -> SeriesSummary {
         series_uid: a.series_uid.clone(),
         series_number: a.series_number,
         description: a.description.clone(),
+        acquisition: None,
         modality: a.modality.clone(),
         slices: slices.len(),
         image_size: [first.rows, first.columns],

@@ -70,6 +70,8 @@ pub struct Slice {
     pub thickness: Option<f64>,
     /// InstanceNumber.
     pub instance: Option<i32>,
+    /// AcquisitionNumber.
+    pub acquisition: Option<i32>,
     /// Pixels in HU, row-major, padding set to [`PADDING_HU`].
     pub hu: Vec<f32>,
 }
@@ -157,6 +159,7 @@ pub fn read_file(file: &str, bytes: &[u8]) -> Result<Vec<Slice>, DicomError> {
                 pixel_spacing: groups.floats(tags::PIXEL_SPACING),
                 thickness: groups.float(tags::SLICE_THICKNESS),
                 instance: int(&obj, tags::INSTANCE_NUMBER),
+                acquisition: int(&obj, tags::ACQUISITION_NUMBER),
                 hu,
             })
         })
