@@ -7,6 +7,7 @@ mod commands;
 mod files;
 mod inspect;
 mod outputs;
+mod phantoms;
 mod predict;
 
 use std::path::PathBuf;
@@ -63,6 +64,19 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write synthetic chest CT cases (alternating CAP and COVID-19) as DICOM
+    /// series, with NIfTI infection masks and labels.csv.
+    Phantoms {
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of cases.
+        #[arg(long, default_value_t = 4)]
+        n: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Run the seeded random model on the synthetic phantom (CPU backend) and
     /// print its outputs as JSON: the reference the browser test compares with.
     SelfCheck {
@@ -81,6 +95,7 @@ fn main() -> ExitCode {
         Command::ModelInfo { card } => commands::model_info(&card),
         Command::SelfCheck { preset, seed } => commands::self_check(preset, seed),
         Command::Inspect { paths } => inspect::inspect(&paths),
+        Command::Phantoms { out, n, seed } => phantoms::phantoms(&out, n, seed),
         Command::Predict {
             paths,
             weights,

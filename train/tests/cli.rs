@@ -33,7 +33,7 @@ fn help_lists_the_subcommands() {
     let out = dsan(&["--help"]);
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for command in ["model-info", "inspect", "predict", "self-check"] {
+    for command in ["model-info", "inspect", "phantoms", "predict", "self-check"] {
         assert!(help.contains(command), "{command} in {help}");
     }
 }
@@ -209,4 +209,89 @@ fn predict_refuses_input_without_a_ct_with_the_reason() {
         err.contains("no CT series") && err.contains("DICOMDIR"),
         "{err}"
     );
+}
+
+#[test]
+fn phantoms_are_dicom_series_with_masks_and_labels() {
+    use dsan_ct::preprocess::{LungMaskConfig, segment_lungs};
+
+    let out_dir = std::env::temp_dir().join(format!("dsan-phantoms-{}", std::process::id()));
+    let out = dsan(&[
+        "phantoms",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--n",
+        "2",
+        "--seed",
+        "5",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let labels = std::fs::read_to_string(out_dir.join("labels.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = labels
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(
+        labels.lines().next(),
+        Some("case_id,patient_id,label,infection_mask")
+    );
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0][2], rows[1][2]), ("CAP", "COVID-19"));
+    for row in rows {
+        let files: Vec<(String, Vec<u8>)> = std::fs::read_dir(out_dir.join(row[0]))
+            .unwrap()
+            .map(|e| {
+                let path = e.unwrap().path();
+                (path.display().to_string(), std::fs::read(&path).unwrap())
+            })
+            .collect();
+        let study = dsan_ct::dicom::read_study(files);
+        assert!(study.skipped.is_empty(), "{:?}", study.skipped);
+        assert_eq!(study.series.len(), 1);
+        assert_eq!(study.default, Some(0), "the phantom series is the default");
+        let volume = dsan_ct::dicom::assemble(study.series.into_iter().next().unwrap())
+            .unwrap()
+            .volume;
+        assert_eq!(volume.dims(), [100, 256, 256]);
+        let mask_bytes = std::fs::read(out_dir.join(row[3])).unwrap();
+        let mask = dsan_ct::volume::read_nifti(row[3], &mask_bytes).unwrap();
+        assert_eq!(mask.dims(), volume.dims());
+        for a in 0..3 {
+            assert!((mask.origin()[a] - volume.origin()[a]).abs() < 1e-3);
+            assert!((mask.spacing()[a] - volume.spacing()[a]).abs() < 1e-6);
+        }
+        // Lesions are denser than lung and lie inside the lungs our own
+        // segmentation finds.
+        let lungs = segment_lungs(&volume, &LungMaskConfig::default()).unwrap();
+        let infected: Vec<usize> = (0..mask.voxels().len())
+            .filter(|&x| mask.voxels()[x] > 0.5)
+            .collect();
+        assert!(
+            infected.len() > 100,
+            "{}: {} infected voxels",
+            row[0],
+            infected.len()
+        );
+        let mean = infected
+            .iter()
+            .map(|&x| f64::from(volume.voxels()[x]))
+            .sum::<f64>()
+            / infected.len() as f64;
+        assert!(mean > -700.0, "{}: mean lesion HU {mean}", row[0]);
+        let inside = infected
+            .iter()
+            .filter(|&&x| lungs.mask.data()[x] != 0)
+            .count();
+        let share = inside as f64 / infected.len() as f64;
+        println!(
+            "{}: lungs {:.0} mL, {} infected voxels, {:.1}% inside the lung mask",
+            row[0],
+            lungs.volume_ml,
+            infected.len(),
+            100.0 * share
+        );
+        assert!(share > 0.75, "{}: {share}", row[0]);
+    }
+    std::fs::remove_dir_all(&out_dir).unwrap();
 }

@@ -1,0 +1,208 @@
+//! `dsan phantoms`: synthetic chest CT cases as real DICOM series (CT Image
+//! Storage, one file per slice), their infection masks as NIfTI and a
+//! `labels.csv` (`case_id,patient_id,label,infection_mask`).
+//!
+//! Lesion model (class-dependent, overlapping in size so size alone does not
+//! decide the class):
+//! - COVID-19: 2-6 lesions, bilateral (alternating lungs), peripheral (centred
+//!   at 75-95% of the way from the lung's centre to its surface, never
+//!   towards the mediastinum), ground glass (-650 to -450 HU) with a 30%
+//!   chance of consolidation per lesion; radii 10-35 mm skewed large
+//!   (`10 + 25 u^0.6`).
+//! - CAP: 1-2 consolidations (20-40 HU) in one lung, radii 8-30 mm skewed
+//!   small (`8 + 22 u^1.8`), plus 0-3 nodules of 3-5 mm in the same lung.
+//!
+//! Each semi-axis is the radius times 0.8-1.2; lungs are scaled by 0.85-1.05.
+//! Not modelled yet: crazy paving, air bronchograms, reconstruction blur.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use dsan_ct::phantom::{Lesion, PhantomConfig, chest_phantom};
+use dsan_ct::volume::Volume;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::outputs::write_nifti;
+
+/// The two classes, as the model card names them.
+const CLASSES: [&str; 2] = ["CAP", "COVID-19"];
+
+/// Writes `n` cases (alternating CAP and COVID-19) under `out`.
+pub fn phantoms(out: &Path, n: usize, seed: u64) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
+    let mut labels = String::from("case_id,patient_id,label,infection_mask\n");
+    for case in 0..n {
+        let label = case % 2;
+        let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(case as u64));
+        let config = PhantomConfig {
+            lesions: lesions(label, &mut rng),
+            lung_scale: rng.random_range(0.85..1.05),
+            seed: rng.random(),
+            ..PhantomConfig::default()
+        };
+        let phantom = chest_phantom(&config);
+        let id = format!("phantom-{seed}-{case:04}");
+        let series_dir = out.join(&id);
+        std::fs::create_dir_all(&series_dir)?;
+        write_series(&series_dir, &phantom.volume, &id, seed, case)?;
+        let mask = format!("{id}-infection.nii.gz");
+        write_nifti(&out.join(&mask), &phantom.volume, phantom.infection.data())?;
+        writeln!(labels, "{id},{id},{},{mask}", CLASSES[label])?;
+        eprintln!(
+            "{id}: {} with {} lesion(s), infection {:.1} mL of {:.0} mL lung",
+            CLASSES[label],
+            config.lesions.len(),
+            phantom.infection.volume_ml(),
+            phantom.lungs.volume_ml()
+        );
+    }
+    std::fs::write(out.join("labels.csv"), labels)?;
+    Ok(())
+}
+
+/// The lesions of one case of class `label` (see the module docs).
+fn lesions(label: usize, rng: &mut StdRng) -> Vec<Lesion> {
+    let mut out = Vec::new();
+    let first_side = if rng.random_bool(0.5) { -1.0 } else { 1.0 };
+    let mut lesion = |side: f64, radius: f64, hu: f32, rng: &mut StdRng| {
+        // Lung centres at x = +-70 mm, y = 0, z = 10; semi-axes about 55, 80, 110.
+        let angle = rng.random_range(-1.2..2.4f64); // lateral (0) round to posterior (pi/2) and anterior
+        let depth = rng.random_range(0.75..0.95);
+        let centre = [
+            side * (70.0 + 55.0 * depth * angle.cos().abs()),
+            80.0 * depth * angle.sin(),
+            10.0 + rng.random_range(-70.0..70.0),
+        ];
+        let radii = std::array::from_fn(|_| radius * rng.random_range(0.8..1.2));
+        out.push(Lesion {
+            centre_mm: centre,
+            radii_mm: radii,
+            hu,
+        });
+    };
+    if label == 1 {
+        for i in 0..rng.random_range(2..=6) {
+            let side = if i % 2 == 0 { first_side } else { -first_side };
+            let radius = 10.0 + 25.0 * rng.random::<f64>().powf(0.6);
+            let density = if rng.random_bool(0.3) {
+                rng.random_range(20.0..40.0)
+            } else {
+                rng.random_range(-650.0..-450.0)
+            };
+            lesion(side, radius, density, rng);
+        }
+    } else {
+        for _ in 0..rng.random_range(1..=2) {
+            let radius = 8.0 + 22.0 * rng.random::<f64>().powf(1.8);
+            lesion(first_side, radius, rng.random_range(20.0..40.0), rng);
+        }
+        for _ in 0..rng.random_range(0..=3) {
+            lesion(
+                first_side,
+                rng.random_range(3.0..5.0),
+                rng.random_range(0.0..30.0),
+                rng,
+            );
+        }
+    }
+    out
+}
+
+/// A UID under the 2.25 root, unique per seed, case and slot.
+fn uid(seed: u64, case: usize, slot: usize) -> String {
+    format!("2.25.{}{:04}{:05}", seed % 1_000_000_000, case, slot)
+}
+
+/// Writes one CT Image Storage file per slice, 12-bit unsigned with intercept -1024.
+fn write_series(
+    dir: &Path,
+    volume: &Volume,
+    id: &str,
+    seed: u64,
+    case: usize,
+) -> anyhow::Result<()> {
+    let [d, h, w] = volume.dims();
+    let [dk, dj, di] = volume.spacing();
+    let study = uid(seed, case, 90_000);
+    let series = uid(seed, case, 90_001);
+    let frame = uid(seed, case, 90_002);
+    let ds = |v: f64| format!("{v:.6}");
+    for k in 0..d {
+        let position = volume.position(k as f64, 0.0, 0.0);
+        let pixels: Vec<u16> = volume.voxels()[k * h * w..(k + 1) * h * w]
+            .iter()
+            .map(|v| (v.round() + 1024.0).clamp(0.0, 4095.0) as u16)
+            .collect();
+        let sop = uid(seed, case, k);
+        let text = |tag, vr, value: String| DataElement::new(tag, vr, PrimitiveValue::from(value));
+        let obj = InMemDicomObject::from_element_iter([
+            text(tags::SOP_CLASS_UID, VR::UI, uids::CT_IMAGE_STORAGE.into()),
+            text(tags::SOP_INSTANCE_UID, VR::UI, sop.clone()),
+            text(tags::STUDY_INSTANCE_UID, VR::UI, study.clone()),
+            text(tags::SERIES_INSTANCE_UID, VR::UI, series.clone()),
+            text(tags::FRAME_OF_REFERENCE_UID, VR::UI, frame.clone()),
+            text(tags::MODALITY, VR::CS, "CT".into()),
+            text(tags::PATIENT_ID, VR::LO, id.into()),
+            text(tags::PATIENT_NAME, VR::PN, format!("Phantom^{case}")),
+            text(
+                tags::SERIES_DESCRIPTION,
+                VR::LO,
+                "synthetic chest phantom".into(),
+            ),
+            text(tags::IMAGE_TYPE, VR::CS, "DERIVED\\PRIMARY\\AXIAL".into()),
+            text(tags::SERIES_NUMBER, VR::IS, "1".into()),
+            text(tags::INSTANCE_NUMBER, VR::IS, (k + 1).to_string()),
+            text(tags::BODY_PART_EXAMINED, VR::CS, "CHEST".into()),
+            text(
+                tags::IMAGE_POSITION_PATIENT,
+                VR::DS,
+                format!(
+                    "{}\\{}\\{}",
+                    ds(position[0]),
+                    ds(position[1]),
+                    ds(position[2])
+                ),
+            ),
+            text(
+                tags::IMAGE_ORIENTATION_PATIENT,
+                VR::DS,
+                "1\\0\\0\\0\\1\\0".into(),
+            ),
+            text(
+                tags::PIXEL_SPACING,
+                VR::DS,
+                format!("{}\\{}", ds(dj), ds(di)),
+            ),
+            text(tags::SLICE_THICKNESS, VR::DS, ds(dk)),
+            text(tags::RESCALE_INTERCEPT, VR::DS, "-1024".into()),
+            text(tags::RESCALE_SLOPE, VR::DS, "1".into()),
+            text(
+                tags::PHOTOMETRIC_INTERPRETATION,
+                VR::CS,
+                "MONOCHROME2".into(),
+            ),
+            DataElement::new(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1u16)),
+            DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(h as u16)),
+            DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(w as u16)),
+            DataElement::new(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16)),
+            DataElement::new(tags::BITS_STORED, VR::US, PrimitiveValue::from(12u16)),
+            DataElement::new(tags::HIGH_BIT, VR::US, PrimitiveValue::from(11u16)),
+            DataElement::new(
+                tags::PIXEL_REPRESENTATION,
+                VR::US,
+                PrimitiveValue::from(0u16),
+            ),
+            DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into())),
+        ]);
+        let file = obj.with_meta(
+            FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN),
+        )?;
+        file.write_to_file(dir.join(format!("{k:04}.dcm")))?;
+    }
+    Ok(())
+}
