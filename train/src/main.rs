@@ -76,6 +76,12 @@ enum Command {
         /// Seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Slices per case (over 300 mm).
+        #[arg(long, default_value_t = 100)]
+        slices: usize,
+        /// Rows and columns per slice (over 358.4 mm).
+        #[arg(long, default_value_t = 256)]
+        size: usize,
     },
     /// Run the seeded random model on the synthetic phantom (CPU backend) and
     /// print its outputs as JSON: the reference the browser test compares with.
@@ -95,7 +101,13 @@ fn main() -> ExitCode {
         Command::ModelInfo { card } => commands::model_info(&card),
         Command::SelfCheck { preset, seed } => commands::self_check(preset, seed),
         Command::Inspect { paths } => inspect::inspect(&paths),
-        Command::Phantoms { out, n, seed } => phantoms::phantoms(&out, n, seed),
+        Command::Phantoms {
+            out,
+            n,
+            seed,
+            slices,
+            size,
+        } => phantoms::phantoms(&out, n, seed, slices, size),
         Command::Predict {
             paths,
             weights,

@@ -32,8 +32,18 @@ use crate::outputs::write_nifti;
 /// The two classes, as the model card names them.
 const CLASSES: [&str; 2] = ["CAP", "COVID-19"];
 
-/// Writes `n` cases (alternating CAP and COVID-19) under `out`.
-pub fn phantoms(out: &Path, n: usize, seed: u64) -> anyhow::Result<()> {
+/// Field of view of every phantom: 300 mm along the slices, 358.4 mm across.
+const FIELD_OF_VIEW_MM: [f64; 3] = [300.0, 358.4, 358.4];
+
+/// Writes `n` cases (alternating CAP and COVID-19) under `out`, each
+/// `slices` x `size` x `size` voxels over the same field of view.
+pub fn phantoms(out: &Path, n: usize, seed: u64, slices: usize, size: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        slices >= 2 && size >= 16,
+        "phantoms need at least 2 slices of 16 x 16"
+    );
+    let dims = [slices, size, size];
+    let spacing = std::array::from_fn(|a| FIELD_OF_VIEW_MM[a] / dims[a] as f64);
     std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
     let mut labels = String::from("case_id,patient_id,label,infection_mask\n");
     for case in 0..n {
@@ -43,6 +53,8 @@ pub fn phantoms(out: &Path, n: usize, seed: u64) -> anyhow::Result<()> {
             lesions: lesions(label, &mut rng),
             lung_scale: rng.random_range(0.85..1.05),
             seed: rng.random(),
+            dims,
+            spacing,
             ..PhantomConfig::default()
         };
         let phantom = chest_phantom(&config);
