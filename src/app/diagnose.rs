@@ -13,6 +13,7 @@ use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, ImageData};
 
 use super::compute::{Backend, Compute, CpuBackend, GpuBackend};
+use super::export::download_text;
 use super::self_check::SELF_CHECK_SEED;
 use crate::model::DsanConfig;
 use crate::pipeline::{DecisionConfig, Diagnosis, DiagnosisSummary, ProgressSink, Stage, diagnose};
@@ -144,6 +145,8 @@ pub fn DiagnosePanel(
 fn DiagnosisView(report: DiagnosisReport, diagnosis: Diagnosis, volume: Volume) -> impl IntoView {
     let s = report.diagnosis.clone();
     let json = serde_json::to_string(&report).unwrap_or_default();
+    let export_json = serde_json::to_string_pretty(&report).unwrap_or_default();
+    let (export_error, set_export_error) = signal(None::<String>);
     let probability = s
         .positive_probability
         .map_or_else(|| "–".to_owned(), |p| format!("{p:.4}"));
@@ -189,6 +192,13 @@ fn DiagnosisView(report: DiagnosisReport, diagnosis: Diagnosis, volume: Volume) 
         <canvas node_ref=canvas data-testid="overlay-canvas" width=columns height=rows
             aria-label="attention over the axial slice through the middle of the lungs"
             style=format!("aspect-ratio: {} / {}", columns as f64 * dx, rows as f64 * dy)></canvas>
+        <p>
+            <button data-testid="export-json" on:click=move |_| {
+                set_export_error.set(download_text("dsan-ct-result.json", "application/json", &export_json).err());
+            }>"Download the result (JSON)"</button>
+            " Made in this browser; nothing is uploaded."
+        </p>
+        {move || export_error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
         <pre data-testid="diagnosis-json" hidden>{json}</pre>
     }
 }

@@ -2,11 +2,12 @@
 // Chromium and diagnosed on WebGPU (SwiftShader) and on the CPU fallback
 // must give the native `dsan predict` result (same seeded model): the
 // probabilities within 1e-3 and attention maps correlated above 0.999. The
-// overlay must colour the lungs, and nothing may leave the page.
+// overlay must colour the lungs, the JSON export must hold the result, and
+// nothing may leave the page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serveDist, launch, openPage } from './harness.mjs';
 
@@ -108,6 +109,14 @@ for (const webgpu of [true, false]) {
       });
       assert.ok(coloured > 1000, `coloured overlay pixels: ${coloured}`);
       await page.screenshot({ path: join(ARTIFACTS, `diagnosis-${backend}.png`), fullPage: true });
+
+      // The JSON export is made in the page and holds what the page shows.
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        page.getByTestId('export-json').click(),
+      ]);
+      assert.equal(download.suggestedFilename(), 'dsan-ct-result.json');
+      assert.deepEqual(JSON.parse(readFileSync(await download.path(), 'utf8')), report);
 
       for (const r of requests) {
         assert.equal(new URL(r.url).origin, new URL(server.url).origin, `same origin: ${r.url}`);
