@@ -221,11 +221,7 @@ pub fn chest_phantom(config: &PhantomConfig) -> Phantom {
     let axial = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
     let volume = Volume::new(voxels, config.dims, config.spacing, origin, axial)
         .unwrap_or_else(|e| unreachable!("phantom geometry is consistent: {e}"));
-    let mask = |data: Vec<u8>| {
-        let mut m = Mask::empty(config.dims, config.spacing);
-        m.data_mut().copy_from_slice(&data);
-        m
-    };
+    let mask = |data: Vec<u8>| Mask::from_data(config.dims, config.spacing, data);
     Phantom {
         volume,
         lungs: mask(lungs),

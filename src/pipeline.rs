@@ -11,7 +11,7 @@ use std::future::Future;
 use burn::prelude::*;
 use web_time::Instant;
 
-use crate::model::Dsan;
+use crate::model::{Dsan, read_floats};
 use crate::preprocess::{
     GridMapping, Mask, ModelInput, PreprocessError, prepare_input, segment_lungs,
 };
@@ -324,14 +324,9 @@ async fn read<B: Backend, const D: usize>(
     tensor: Tensor<B, D>,
     what: &'static str,
 ) -> Result<Vec<f32>, DiagnosisError> {
-    let backend = |reason: String| DiagnosisError::Backend { what, reason };
-    let data = tensor
-        .into_data_async()
+    read_floats(tensor)
         .await
-        .map_err(|e| backend(format!("{e:?}")))?;
-    data.convert::<f32>()
-        .into_vec::<f32>()
-        .map_err(|e| backend(format!("{e:?}")))
+        .map_err(|reason| DiagnosisError::Backend { what, reason })
 }
 
 /// Times the current stage and announces the next.

@@ -12,7 +12,7 @@ use burn::backend::NdArray;
 use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 
-use crate::model::{Dsan, DsanConfig, synthetic_input};
+use crate::model::{Dsan, DsanConfig, read_floats, synthetic_input};
 use crate::weights::{
     CARD_FORMAT_VERSION, ModelCard, Preprocessing, TrainingData, WeightsError, decode_weights,
     encode_weights,
@@ -137,12 +137,7 @@ async fn read<B: Backend, const D: usize>(
     tensor: Tensor<B, D>,
     what: &'static str,
 ) -> Result<Vec<f32>, ProbeError> {
-    let backend = |reason: String| ProbeError::Backend { what, reason };
-    let data = tensor
-        .into_data_async()
+    read_floats(tensor)
         .await
-        .map_err(|e| backend(format!("{e:?}")))?;
-    data.convert::<f32>()
-        .into_vec::<f32>()
-        .map_err(|e| backend(format!("{e:?}")))
+        .map_err(|reason| ProbeError::Backend { what, reason })
 }

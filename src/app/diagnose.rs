@@ -9,11 +9,10 @@ use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::Serialize;
-use wasm_bindgen::{Clamped, JsCast};
-use web_sys::{CanvasRenderingContext2d, ImageData};
 
 use super::compute::{Backend, Compute, CpuBackend, GpuBackend};
 use super::export::download_text;
+use super::put_rgba;
 use super::self_check::SELF_CHECK_SEED;
 use crate::model::DsanConfig;
 use crate::pipeline::{DecisionConfig, Diagnosis, DiagnosisSummary, ProgressSink, Stage, diagnose};
@@ -226,15 +225,5 @@ fn draw_overlay(
         0.45,
         Some(&outline),
     );
-    let context = canvas
-        .get_context("2d")
-        .ok()
-        .flatten()
-        .and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok());
-    let image =
-        ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), columns as u32, rows as u32);
-    if let (Some(context), Ok(image)) = (context, image) {
-        // Drawing can only fail for a detached canvas; nothing to report then.
-        let _ = context.put_image_data(&image, 0.0, 0.0);
-    }
+    put_rgba(canvas, &rgba, columns, rows);
 }

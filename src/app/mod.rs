@@ -15,6 +15,25 @@ use compute::Compute;
 use self_check::SelfCheck;
 use study::StudyPanel;
 
+/// Puts RGBA pixels (`columns x rows`) on a canvas.
+fn put_rgba(canvas: &web_sys::HtmlCanvasElement, rgba: &[u8], columns: usize, rows: usize) {
+    use wasm_bindgen::{Clamped, JsCast};
+    let context = canvas
+        .get_context("2d")
+        .ok()
+        .flatten()
+        .and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok());
+    let image = web_sys::ImageData::new_with_u8_clamped_array_and_sh(
+        Clamped(rgba),
+        columns as u32,
+        rows as u32,
+    );
+    if let (Some(context), Ok(image)) = (context, image) {
+        // Drawing can only fail for a detached canvas; nothing to report then.
+        let _ = context.put_image_data(&image, 0.0, 0.0);
+    }
+}
+
 /// Milliseconds since the page started (`performance.now()`).
 fn now_ms() -> f64 {
     web_sys::window()

@@ -6,13 +6,13 @@ use gloo_timers::future::TimeoutFuture;
 use js_sys::Uint8Array;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::{Clamped, JsCast};
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{CanvasRenderingContext2d, File, HtmlCanvasElement, HtmlInputElement, ImageData};
+use web_sys::{File, HtmlCanvasElement, HtmlInputElement};
 
 use super::compute::Compute;
 use super::diagnose::DiagnosePanel;
-use super::now_ms;
+use super::{now_ms, put_rgba};
 use crate::dicom::{Study, StudyReader, StudyReport, assemble};
 use crate::render::{Window, axial_rgba};
 use crate::volume::Volume;
@@ -293,15 +293,5 @@ fn draw_axial(canvas: &HtmlCanvasElement, volume: &Volume, k: usize) {
     let Some(rgba) = axial_rgba(volume, k, Window::LUNG) else {
         return;
     };
-    let context = canvas
-        .get_context("2d")
-        .ok()
-        .flatten()
-        .and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok());
-    let image =
-        ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), columns as u32, rows as u32);
-    if let (Some(context), Ok(image)) = (context, image) {
-        // Drawing can only fail for a detached canvas; nothing to report then.
-        let _ = context.put_image_data(&image, 0.0, 0.0);
-    }
+    put_rgba(canvas, &rgba, columns, rows);
 }

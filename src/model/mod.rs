@@ -12,6 +12,7 @@ mod config;
 mod dsan;
 mod loss;
 mod pool3d;
+mod readback;
 mod resnet3d;
 mod synthetic;
 
@@ -21,4 +22,5 @@ pub use config::{ConfigError, DsanConfig};
 pub use dsan::{Dsan, DsanOutput};
 pub use loss::{AttentionTargets, DsanLoss, DsanLossConfig};
 pub use pool3d::max_pool3d;
+pub use readback::read_floats;
 pub use synthetic::synthetic_input;

@@ -164,9 +164,11 @@ pub fn segment_lungs(
     for (v, o) in lungs.iter_mut().zip(&outside) {
         *v &= u8::from(*o == 0);
     }
-    let mut mask = Mask::empty(volume.dims(), volume.spacing());
-    mask.data_mut()
-        .copy_from_slice(&upsample_nearest(&lungs, dims, factors, volume.dims()));
+    let mask = Mask::from_data(
+        volume.dims(),
+        volume.spacing(),
+        upsample_nearest(&lungs, dims, factors, volume.dims()),
+    );
     Ok(LungSegmentation {
         volume_ml: mask.volume_ml(),
         mask,

@@ -56,8 +56,14 @@ impl Mask {
         &self.data
     }
 
-    pub(crate) fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.data
+    /// A mask from its bytes (slice-major, one per voxel, non-zero inside).
+    pub(crate) fn from_data(dims: [usize; 3], spacing: [f64; 3], data: Vec<u8>) -> Self {
+        debug_assert_eq!(data.len(), dims.iter().product::<usize>());
+        Self {
+            dims,
+            spacing,
+            data,
+        }
     }
 
     /// Whether voxel `(k, j, i)` is inside (false outside the grid).

@@ -56,46 +56,21 @@ pub fn label_components(data: &[u8], dims: [usize; 3]) -> (Vec<u32>, Vec<usize>)
 /// Marks, slice by slice, the voxels connected (4-connectivity within the
 /// slice) to the slice's border through voxels where `passable` is 1.
 pub fn border_connected_2d(passable: &[u8], dims: [usize; 3]) -> Vec<u8> {
-    let [d, h, w] = dims;
+    let [_, h, w] = dims;
+    let plane = h * w;
     let mut reached = vec![0u8; passable.len()];
-    let mut stack = Vec::new();
-    for k in 0..d {
-        let base = k * h * w;
-        let seed = |j: usize, i: usize, stack: &mut Vec<usize>, reached: &mut [u8]| {
-            let x = base + j * w + i;
-            if passable[x] != 0 && reached[x] == 0 {
-                reached[x] = 1;
-                stack.push(x);
-            }
-        };
-        for i in 0..w {
-            seed(0, i, &mut stack, &mut reached);
-            seed(h - 1, i, &mut stack, &mut reached);
-        }
-        for j in 0..h {
-            seed(j, 0, &mut stack, &mut reached);
-            seed(j, w - 1, &mut stack, &mut reached);
-        }
-        while let Some(x) = stack.pop() {
-            let (j, i) = ((x - base) / w, (x - base) % w);
-            let mut visit = |y: usize| {
-                if passable[y] != 0 && reached[y] == 0 {
-                    reached[y] = 1;
-                    stack.push(y);
-                }
-            };
-            if i > 0 {
-                visit(x - 1);
-            }
-            if i + 1 < w {
-                visit(x + 1);
-            }
-            if j > 0 {
-                visit(x - w);
-            }
-            if j + 1 < h {
-                visit(x + w);
-            }
+    let mut visited = vec![false; plane];
+    for (slice, out) in passable.chunks(plane).zip(reached.chunks_mut(plane)) {
+        visited.fill(false);
+        let mut seeds: Vec<usize> = (0..w)
+            .flat_map(|i| [i, (h - 1) * w + i])
+            .chain((0..h).flat_map(|j| [j * w, j * w + w - 1]))
+            .filter(|&p| slice[p] != 0)
+            .collect();
+        seeds.sort_unstable();
+        seeds.dedup();
+        for p in region_2d(h, w, &seeds, &mut visited, |q| slice[q] != 0) {
+            out[p] = 1;
         }
     }
     reached
