@@ -1,7 +1,8 @@
 //! From a CT [`Volume`] to the network input, and back: lung segmentation
 //! without a network, the crop to the lungs, the resampling onto the model
 //! grid with the model card's HU window, and the inverse mapping that puts a
-//! map computed on the model's feature grid back onto the volume's voxels.
+//! map computed on the model's feature grid back onto the volume's voxels;
+//! and, for training, infection masks carried onto the model and feature grids.
 //!
 //! The page and `train` both go through [`prepare_input`], so training and
 //! inference see identical inputs.
@@ -13,11 +14,13 @@ mod lungs;
 mod mask;
 mod morphology;
 mod resample;
+mod targets;
 
 pub use input::{ModelInput, prepare_input};
 pub use lungs::{LungMaskConfig, LungSegmentation, segment_lungs};
 pub use mask::Mask;
 pub use resample::{CropBox, GridMapping};
+pub use targets::{area_mean, mask_on_model_grid};
 
 /// Why a volume cannot be turned into a model input.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

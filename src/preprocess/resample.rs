@@ -58,6 +58,12 @@ impl GridMapping {
 
     /// The volume resampled trilinearly onto the model grid (values in HU).
     pub fn resample(&self, volume: &Volume) -> Vec<f32> {
+        self.resample_voxels(volume.voxels())
+    }
+
+    /// Voxels on the volume's grid (`volume_dims`, row-major), e.g. a mask as
+    /// 0/1, resampled trilinearly onto the model grid.
+    pub fn resample_voxels(&self, v: &[f32]) -> Vec<f32> {
         let [gd, gh, gw] = self.grid;
         let axes: [Vec<(usize, usize, f32)>; 3] = std::array::from_fn(|a| {
             (0..self.grid[a])
@@ -65,7 +71,6 @@ impl GridMapping {
                 .collect()
         });
         let [_, h, w] = self.volume_dims;
-        let v = volume.voxels();
         let mut out = Vec::with_capacity(gd * gh * gw);
         for &(k0, k1, tk) in &axes[0] {
             for &(j0, j1, tj) in &axes[1] {

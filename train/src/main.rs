@@ -1,14 +1,22 @@
 //! `dsan`: the native companion of the DSAN-CT page. It inspects DICOM data,
-//! reads model cards, diagnoses a CT with the page's pipeline and runs the
-//! model self-check; training, evaluation and export come next
-//! (see the project's issues).
+//! writes synthetic phantoms, trains, cross-validates, evaluates and exports
+//! models, reads model cards, diagnoses a CT with the page's pipeline and runs
+//! the model self-check.
 
+mod augment;
 mod commands;
+mod dataset;
+mod evaluate;
 mod files;
+mod folds;
 mod inspect;
+mod metrics;
 mod outputs;
 mod phantoms;
 mod predict;
+mod sampler;
+mod trainer;
+mod training;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -83,6 +91,71 @@ enum Command {
         #[arg(long, default_value_t = 256)]
         size: usize,
     },
+    /// Train both branches (uniform and size-balanced sampling, CE + lambda *
+    /// attention loss, Adam, early stopping on validation AUC) and write the
+    /// run (config, logs, checkpoints, best model) into a folder.
+    Train {
+        #[command(flatten)]
+        options: training::TrainOptions,
+        /// Run folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Continue the run in --out from its last checkpoint.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// K-fold cross-validation split by patient: per-branch and ensemble
+    /// metrics as mean +- sd over folds, overall and by infection size.
+    Cv {
+        #[command(flatten)]
+        options: training::TrainOptions,
+        /// Output folder (one run per fold, cv.json, report.md).
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of folds.
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+    },
+    /// Score a trained model on a labelled data folder (metrics.json, report.md).
+    Eval {
+        /// Model card (JSON, weights beside it).
+        #[arg(long)]
+        weights: PathBuf,
+        /// Data folder with labels.csv.
+        #[arg(long)]
+        data: PathBuf,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Cache of prepared cases (default: <data>/.dsan-cache).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Compute backend.
+        #[arg(long, value_enum, default_value_t = predict::Backend::Cpu)]
+        backend: predict::Backend,
+    },
+    /// Write a run's best model as weights + model card (SHA-256, data
+    /// summary, validation metrics and those of `dsan eval`).
+    Export {
+        /// Run folder of `dsan train`.
+        #[arg(long)]
+        run: PathBuf,
+        /// Output folder, e.g. model-weights/.
+        #[arg(long)]
+        out: PathBuf,
+        /// Model name shown in the page.
+        #[arg(long)]
+        name: String,
+        /// Model version.
+        #[arg(long, default_value = "1.0.0")]
+        version: String,
+        /// The training data are synthetic phantoms (said in the card and the page).
+        #[arg(long)]
+        synthetic: bool,
+        /// metrics.json files of `dsan eval` to record in the card.
+        #[arg(long)]
+        metrics: Vec<PathBuf>,
+    },
     /// Run the seeded random model on the synthetic phantom (CPU backend) and
     /// print its outputs as JSON: the reference the browser test compares with.
     SelfCheck {
@@ -108,6 +181,31 @@ fn main() -> ExitCode {
             slices,
             size,
         } => phantoms::phantoms(&out, n, seed, slices, size),
+        Command::Train {
+            options,
+            out,
+            resume,
+        } => training::train_command(&options, &out, resume),
+        Command::Cv {
+            options,
+            out,
+            folds,
+        } => training::cv_command(&options, &out, folds),
+        Command::Eval {
+            weights,
+            data,
+            out,
+            cache,
+            backend,
+        } => training::eval_command(&weights, &data, &out, cache.as_deref(), backend),
+        Command::Export {
+            run,
+            out,
+            name,
+            version,
+            synthetic,
+            metrics,
+        } => training::export_command(&run, &out, &name, &version, synthetic, &metrics),
         Command::Predict {
             paths,
             weights,

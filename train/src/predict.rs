@@ -4,10 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use burn::backend::NdArray;
 use burn::prelude::Backend as BurnBackend;
-use dsan_ct::dicom::{StudyReader, assemble};
 use dsan_ct::model::Dsan;
 use dsan_ct::pipeline::{DecisionConfig, Diagnosis, NoProgress, diagnose};
 use dsan_ct::probe::seeded_card;
@@ -15,7 +14,7 @@ use dsan_ct::volume::Volume;
 use dsan_ct::weights::{ModelCard, load_model_files, load_weights};
 
 use crate::commands::Preset;
-use crate::files::collect_files;
+use crate::files::read_volume;
 use crate::outputs::{write_mosaic, write_nifti};
 
 /// Compute backends `dsan predict` can run on.
@@ -49,50 +48,6 @@ pub struct PredictArgs {
     pub backend: Backend,
 }
 
-/// The volume to diagnose and where it came from.
-struct Input {
-    volume: Volume,
-    source: String,
-    warnings: Vec<String>,
-    skipped: Vec<String>,
-}
-
-fn read_input(paths: &[PathBuf], series: Option<usize>) -> anyhow::Result<Input> {
-    let mut reader = StudyReader::default();
-    for file in collect_files(paths)? {
-        let bytes = std::fs::read(&file).with_context(|| file.display().to_string())?;
-        reader.add(&file.display().to_string(), &bytes);
-    }
-    let study = reader.finish();
-    let skipped = study.skipped.iter().map(ToString::to_string).collect();
-    let index = series.or(study.default);
-    if let Some(index) = index {
-        let Some(chosen) = study.series.get(index).cloned() else {
-            bail!(
-                "there is no series {index}: {} series found",
-                study.series.len()
-            );
-        };
-        let source = chosen.summary.description.clone();
-        let assembled = assemble(chosen)?;
-        return Ok(Input {
-            volume: assembled.volume,
-            source,
-            warnings: assembled.warnings,
-            skipped,
-        });
-    }
-    match study.volumes.into_iter().next() {
-        Some((name, volume)) => Ok(Input {
-            volume,
-            source: name,
-            warnings: Vec::new(),
-            skipped,
-        }),
-        None => bail!("no CT series or NIfTI volume found; skipped files: {skipped:?}"),
-    }
-}
-
 fn load_model<B: BurnBackend>(
     args: &PredictArgs,
     device: &B::Device,
@@ -120,7 +75,7 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
 
 fn predict_on<B: BurnBackend>(args: &PredictArgs) -> anyhow::Result<()> {
     let device = B::Device::default();
-    let input = read_input(&args.paths, args.series)?;
+    let input = read_volume(&args.paths, args.series)?;
     let (card, model) = load_model::<B>(args, &device)?;
     let diagnosis = pollster::block_on(diagnose(
         &input.volume,

@@ -295,3 +295,275 @@ fn phantoms_are_dicom_series_with_masks_and_labels() {
     }
     std::fs::remove_dir_all(&out_dir).unwrap();
 }
+
+/// Writes `n` small phantoms (40 slices of 96 x 96) into a fresh folder.
+fn small_phantoms(name: &str, n: usize, seed: u64) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("dsan-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let n = n.to_string();
+    let seed = seed.to_string();
+    let out = dsan(&[
+        "phantoms",
+        "--out",
+        dir.to_str().unwrap(),
+        "--n",
+        &n,
+        "--seed",
+        &seed,
+        "--slices",
+        "40",
+        "--size",
+        "96",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    dir
+}
+
+fn json_file(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The whole site workflow on phantoms with the tiny network on the CPU:
+/// train, resume, evaluate on other phantoms, export, load the card, predict.
+#[test]
+fn train_resume_eval_export_and_predict_with_the_exported_model() {
+    let data = small_phantoms("train-data", 6, 11);
+    let held_out = small_phantoms("train-held-out", 4, 12);
+    let run = data.join("run");
+    let straight = data.join("run-straight");
+    let common = |epochs: &str, out: &std::path::Path| {
+        vec![
+            "train".to_owned(),
+            "--data".into(),
+            data.display().to_string(),
+            "--preset".into(),
+            "tiny".into(),
+            "--epochs".into(),
+            epochs.into(),
+            "--batch-size".into(),
+            "2".into(),
+            "--learning-rate".into(),
+            "1e-3".into(),
+            "--patience".into(),
+            "10".into(),
+            "--out".into(),
+            out.display().to_string(),
+        ]
+    };
+    let run_dsan = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = dsan(&refs);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        out
+    };
+    // Two epochs, then resumed to three, equal the same three epochs run at once.
+    run_dsan(common("2", &run));
+    assert!(
+        data.join(".dsan-cache").read_dir().unwrap().count() >= 6,
+        "cases cached"
+    );
+    let mut resumed = common("3", &run);
+    resumed.push("--resume".into());
+    run_dsan(resumed);
+    run_dsan(common("3", &straight));
+    let log = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(dir.join("log.csv"))
+            .unwrap()
+            .lines()
+            // Losses and AUCs, not the wall times.
+            .map(|l| l.split(',').take(10).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    assert_eq!(log(&run).len(), 4, "header and three epochs");
+    assert_eq!(log(&run), log(&straight));
+    // Branch B's draws follow the size-balanced design.
+    let sampling = json_file(&run.join("sampling.json"));
+    let cases = sampling["cases"].as_array().unwrap();
+    let p_uniform: Vec<f64> = cases
+        .iter()
+        .map(|c| c["p_uniform"].as_f64().unwrap())
+        .collect();
+    let p_balanced: Vec<f64> = cases
+        .iter()
+        .map(|c| c["p_balanced"].as_f64().unwrap())
+        .collect();
+    assert!((p_uniform.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    assert!((p_balanced.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    // A different configuration refuses to resume.
+    let mut changed = common("3", &run);
+    changed.extend(["--resume".into(), "--attention-lambda".into(), "0".into()]);
+    let refs: Vec<&str> = changed.iter().map(String::as_str).collect();
+    let refused = dsan(&refs);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("another configuration"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    // Export, then evaluate the exported card on held-out phantoms and export again with those metrics.
+    let weights = data.join("weights");
+    let exported = run_dsan(vec![
+        "export".into(),
+        "--run".into(),
+        run.display().to_string(),
+        "--out".into(),
+        weights.display().to_string(),
+        "--name".into(),
+        "test phantoms".into(),
+        "--synthetic".into(),
+    ]);
+    let card_path = std::path::PathBuf::from(text(&exported.stdout).trim());
+    let eval_dir = data.join("eval");
+    run_dsan(vec![
+        "eval".into(),
+        "--weights".into(),
+        card_path.display().to_string(),
+        "--data".into(),
+        held_out.display().to_string(),
+        "--out".into(),
+        eval_dir.display().to_string(),
+    ]);
+    let metrics = json_file(&eval_dir.join("metrics.json"));
+    assert_eq!(metrics["cases"], 4);
+    let predictions = metrics["predictions"].as_array().unwrap();
+    for p in predictions {
+        let ensemble: Vec<f64> = p["ensemble"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let u = p["uniform"][1].as_f64().unwrap();
+        let b = p["balanced"][1].as_f64().unwrap();
+        assert!((ensemble[1] - (u + b) / 2.0).abs() < 1e-6);
+        let share = p["attention_in_mask"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&share));
+    }
+    let auc = metrics["evaluation"]["overall"]["ensemble"]["auc"]
+        .as_f64()
+        .unwrap();
+    assert!((0.0..=1.0).contains(&auc));
+    assert!(
+        std::fs::read_to_string(eval_dir.join("report.md"))
+            .unwrap()
+            .contains("| all | ensemble | AUC |")
+    );
+    run_dsan(vec![
+        "export".into(),
+        "--run".into(),
+        run.display().to_string(),
+        "--out".into(),
+        weights.display().to_string(),
+        "--name".into(),
+        "test phantoms".into(),
+        "--synthetic".into(),
+        "--metrics".into(),
+        eval_dir.join("metrics.json").display().to_string(),
+    ]);
+    let card = json_file(&card_path);
+    assert_eq!(card["training_data"]["synthetic"], true);
+    let measured: Vec<&str> = card["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["measured_on"].as_str().unwrap())
+        .collect();
+    assert!(
+        measured.iter().any(|m| m.contains("held-out set")),
+        "{measured:?}"
+    );
+    let card_auc = card["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| {
+            m["name"] == "AUC (ensemble)" && m["measured_on"].as_str().unwrap().contains("held-out")
+        })
+        .unwrap()["value"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(card_auc, auc);
+    let info = run_dsan(vec!["model-info".into(), card_path.display().to_string()]);
+    assert!(text(&info.stdout).contains("verified"));
+    // The exported model diagnoses a case through the page's pipeline and
+    // gives the probability `dsan eval` computed for it.
+    let first = predictions[0]["case_id"].as_str().unwrap();
+    let predicted = run_dsan(vec![
+        "predict".into(),
+        held_out.join(first).display().to_string(),
+        "--weights".into(),
+        card_path.display().to_string(),
+    ]);
+    let diagnosis: serde_json::Value = serde_json::from_slice(&predicted.stdout).unwrap();
+    let probability = diagnosis["diagnosis"]["positive_probability"]
+        .as_f64()
+        .unwrap();
+    let evaluated = predictions[0]["ensemble"][1].as_f64().unwrap();
+    assert!(
+        (probability - evaluated).abs() < 1e-5,
+        "{probability} vs {evaluated}"
+    );
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::remove_dir_all(&held_out).unwrap();
+}
+
+/// Cross-validation keeps every patient in one fold and reports each metric over the folds.
+#[test]
+fn cross_validation_splits_by_patient_and_summarises_the_folds() {
+    let data = small_phantoms("cv-data", 6, 21);
+    // Two scans per patient: rewrite labels.csv so cases 2n and 2n+1 share a patient.
+    let labels = std::fs::read_to_string(data.join("labels.csv")).unwrap();
+    let mut rows: Vec<String> = labels.lines().map(str::to_owned).collect();
+    for (i, row) in rows.iter_mut().enumerate().skip(1) {
+        let mut cells: Vec<String> = row.split(',').map(str::to_owned).collect();
+        cells[1] = format!("patient-{}", (i - 1) / 2);
+        *row = cells.join(",");
+    }
+    std::fs::write(data.join("labels.csv"), rows.join("\n") + "\n").unwrap();
+    let out_dir = data.join("cv");
+    let out = dsan(&[
+        "cv",
+        "--data",
+        data.to_str().unwrap(),
+        "--preset",
+        "tiny",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--folds",
+        "3",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let cv = json_file(&out_dir.join("cv.json"));
+    let predictions = cv["predictions"].as_array().unwrap();
+    assert_eq!(predictions.len(), 6, "every case tested once");
+    let mut fold_of_patient = std::collections::HashMap::new();
+    for p in predictions {
+        let fold = p[0].as_u64().unwrap();
+        let patient = p[1]["patient_id"].as_str().unwrap().to_owned();
+        assert_eq!(*fold_of_patient.entry(patient).or_insert(fold), fold);
+    }
+    assert_eq!(cv["per_fold"].as_array().unwrap().len(), 3);
+    let summary = cv["summary"].as_array().unwrap();
+    let accuracy = summary
+        .iter()
+        .find(|r| r["group"] == "all" && r["model"] == "ensemble" && r["metric"] == "accuracy")
+        .unwrap();
+    assert_eq!(accuracy["folds"], 3);
+    let per_fold: Vec<f64> = cv["per_fold"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["overall"]["ensemble"]["accuracy"].as_f64().unwrap())
+        .collect();
+    let mean = per_fold.iter().sum::<f64>() / 3.0;
+    assert!((accuracy["mean"].as_f64().unwrap() - mean).abs() < 1e-12);
+    for fold in 1..=3 {
+        assert!(out_dir.join(format!("fold-{fold}/best.mpk")).exists());
+    }
+    std::fs::remove_dir_all(&data).unwrap();
+}
