@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use dsan_ct::model::DsanConfig;
-use dsan_ct::phantom::{Lesion, PhantomConfig, chest_phantom, hu};
+use dsan_ct::phantom::{Lesion, LesionPattern, PhantomConfig, chest_phantom, hu};
 use dsan_ct::preprocess::{LungMaskConfig, prepare_input, segment_lungs};
 use dsan_ct::weights::Preprocessing;
 
@@ -57,6 +57,7 @@ fn main() -> BenchResult<()> {
             centre_mm: [-75.0, 70.0, 0.0],
             radii_mm: [22.0, 20.0, 25.0],
             hu: hu::CONSOLIDATION,
+            pattern: LesionPattern::Solid,
         }],
         ..PhantomConfig::default()
     });

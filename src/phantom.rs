@@ -38,7 +38,31 @@ pub struct Lesion {
     pub radii_mm: [f64; 3],
     /// Density of the lesion.
     pub hu: f32,
+    /// Texture inside the lesion.
+    pub pattern: LesionPattern,
 }
+
+/// The texture of a lesion (all of it counts as infection).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LesionPattern {
+    /// The lesion's density throughout.
+    Solid,
+    /// Crazy paving: ground glass crossed by thickened interlobular septa, a
+    /// reticular grid of 1 mm lines `SEPTUM_HU` denser, `period_mm` apart in-plane.
+    CrazyPaving {
+        /// Distance between septa, mm.
+        period_mm: f64,
+    },
+    /// Air bronchograms: consolidation with air-filled bronchi, three tubes of
+    /// 1.5 mm radius running from the hilum's direction through the lesion.
+    AirBronchogram,
+}
+
+/// How much denser than the ground glass the septa of crazy paving are, HU.
+const SEPTUM_HU: f32 = 350.0;
+
+/// Density of the air inside bronchi within a consolidation, HU.
+const BRONCHUS_HU: f32 = -900.0;
 
 /// How to draw a phantom.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,10 +79,13 @@ pub struct PhantomConfig {
     pub lesions: Vec<Lesion>,
     /// Scales the lungs' size (1 = adult, about 4.5 L).
     pub lung_scale: f64,
+    /// Reconstruction blur: standard deviation of a Gaussian applied to the
+    /// noiseless image, mm (0 = none).
+    pub blur_mm: f64,
 }
 
 impl Default for PhantomConfig {
-    /// A 300 mm axial scan at 3 mm x 1.4 mm, no lesion.
+    /// A 300 mm axial scan at 3 mm x 1.4 mm, no lesion, no blur.
     fn default() -> Self {
         Self {
             dims: [100, 256, 256],
@@ -67,6 +94,7 @@ impl Default for PhantomConfig {
             seed: 1,
             lesions: Vec::new(),
             lung_scale: 1.0,
+            blur_mm: 0.0,
         }
     }
 }
@@ -184,17 +212,7 @@ pub fn chest_phantom(config: &PhantomConfig) -> Phantom {
     let [d, h, w] = config.dims;
     let [dk, dj, di] = config.spacing;
     let anatomy = Anatomy::new(config.lung_scale);
-    let lesions: Vec<(Ellipsoid, f32)> = config
-        .lesions
-        .iter()
-        .map(|l| {
-            let shape = Ellipsoid {
-                centre: l.centre_mm,
-                radii: l.radii_mm,
-            };
-            (shape, l.hu)
-        })
-        .collect();
+    let lesions = &config.lesions;
     let mut noise = Noise::new(config.seed);
     let n = d * h * w;
     let mut voxels = Vec::with_capacity(n);
@@ -210,12 +228,18 @@ pub fn chest_phantom(config: &PhantomConfig) -> Phantom {
             for i in 0..w {
                 let x = centre(w, di, i);
                 let p = [x, y, z];
-                let (value, lung, lesion) = tissue(p, &anatomy, &lesions, rib);
-                voxels.push(value + config.noise_hu * noise.gaussian());
+                let (value, lung, lesion) = tissue(p, &anatomy, lesions, rib);
+                voxels.push(value);
                 lungs.push(u8::from(lung));
                 infection.push(u8::from(lesion));
             }
         }
+    }
+    if config.blur_mm > 0.0 {
+        gaussian_blur(&mut voxels, config.dims, config.spacing, config.blur_mm);
+    }
+    for v in &mut voxels {
+        *v += config.noise_hu * noise.gaussian();
     }
     let origin = [centre(w, di, 0), centre(h, dj, 0), centre(d, dk, 0)];
     let axial = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
@@ -230,12 +254,7 @@ pub fn chest_phantom(config: &PhantomConfig) -> Phantom {
 }
 
 /// HU at `p`, whether it is lung, whether it is infected.
-fn tissue(
-    p: [f64; 3],
-    anatomy: &Anatomy,
-    lesions: &[(Ellipsoid, f32)],
-    rib: bool,
-) -> (f32, bool, bool) {
+fn tissue(p: [f64; 3], anatomy: &Anatomy, lesions: &[Lesion], rib: bool) -> (f32, bool, bool) {
     let [x, y, _] = p;
     // Body: an elliptic cylinder 320 x 220 mm with 10 mm of fat under the skin.
     let body = (x / 160.0).powi(2) + (y / 110.0).powi(2);
@@ -254,8 +273,8 @@ fn tissue(
     if !in_lung {
         return (if airway { hu::AIR } else { hu::SOFT_TISSUE }, false, false);
     }
-    if let Some((_, value)) = lesions.iter().find(|(shape, _)| shape.contains(p)) {
-        return (*value, true, true);
+    if let Some(lesion) = lesions.iter().find(|l| l.contains(p)) {
+        return (lesion.density_at(p), true, true);
     }
     if airway {
         return (hu::AIR, true, false);
@@ -264,6 +283,86 @@ fn tissue(
         return (hu::SOFT_TISSUE, true, false);
     }
     (hu::LUNG, true, false)
+}
+
+impl Lesion {
+    fn contains(&self, p: [f64; 3]) -> bool {
+        Ellipsoid {
+            centre: self.centre_mm,
+            radii: self.radii_mm,
+        }
+        .contains(p)
+    }
+
+    /// Density at `p`, a point inside the lesion.
+    fn density_at(&self, p: [f64; 3]) -> f32 {
+        match self.pattern {
+            LesionPattern::Solid => self.hu,
+            LesionPattern::CrazyPaving { period_mm } => {
+                let on_septum = |c: f64| c.rem_euclid(period_mm) < 1.0;
+                if on_septum(p[0]) || on_septum(p[1]) {
+                    self.hu + SEPTUM_HU
+                } else {
+                    self.hu
+                }
+            }
+            LesionPattern::AirBronchogram => {
+                // Bronchi run along the direction from the hilum (x = 0, y = 0)
+                // to the lesion, one through its centre and two beside it.
+                let c = self.centre_mm;
+                let norm = c[0].hypot(c[1]).max(1e-9);
+                let along = [c[0] / norm, c[1] / norm];
+                let across = [-along[1], along[0]];
+                let offset = [p[0] - c[0], p[1] - c[1]];
+                let lateral = offset[0] * across[0] + offset[1] * across[1];
+                let spread = self.radii_mm[0].min(self.radii_mm[1]) / 3.0;
+                let in_bronchus = [-spread, 0.0, spread].iter().any(|o| {
+                    let dz = (p[2] - c[2]) * 0.5;
+                    (lateral - o).hypot(dz) < 1.5
+                });
+                if in_bronchus { BRONCHUS_HU } else { self.hu }
+            }
+        }
+    }
+}
+
+/// Separable Gaussian blur with standard deviation `sigma_mm`, edges clamped.
+fn gaussian_blur(voxels: &mut [f32], dims: [usize; 3], spacing: [f64; 3], sigma_mm: f64) {
+    let strides = [dims[1] * dims[2], dims[2], 1];
+    let mut line = Vec::new();
+    for axis in 0..3 {
+        let sigma = sigma_mm / spacing[axis];
+        if sigma < 0.1 {
+            continue;
+        }
+        let radius = (3.0 * sigma).ceil() as isize;
+        let weights: Vec<f32> = (-radius..=radius)
+            .map(|t| (-(t as f64).powi(2) / (2.0 * sigma * sigma)).exp())
+            .map(|w| w as f32)
+            .collect();
+        let total: f32 = weights.iter().sum();
+        let n = dims[axis];
+        let stride = strides[axis];
+        for start in 0..voxels.len() {
+            // Visit every line along `axis` once, from its first voxel.
+            if !(start / stride).is_multiple_of(n) {
+                continue;
+            }
+            line.clear();
+            line.extend((0..n).map(|t| voxels[start + t * stride]));
+            for t in 0..n {
+                let sum: f32 = weights
+                    .iter()
+                    .enumerate()
+                    .map(|(o, w)| {
+                        let u = (t as isize + o as isize - radius).clamp(0, n as isize - 1);
+                        w * line[u as usize]
+                    })
+                    .sum();
+                voxels[start + t * stride] = sum / total;
+            }
+        }
+    }
 }
 
 /// Deterministic Gaussian noise (SplitMix64 and Box-Muller), identical on

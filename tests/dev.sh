@@ -44,6 +44,14 @@ setup_browser() {
     fi
 }
 
+setup_python() {
+    # The independent DICOM reader the phantom round-trip test compares with.
+    if ! python3 -c 'import pydicom, numpy' 2>/dev/null; then
+        log "pip install pydicom numpy"
+        python3 -m pip install --quiet "pydicom==3.0.2" numpy
+    fi
+}
+
 build_page() {
     log "trunk build --release"
     trunk build --release
@@ -53,6 +61,7 @@ case "${1:-}" in
     setup)
         setup_web
         setup_browser
+        setup_python
         ;;
     serve)
         setup_web
@@ -62,6 +71,7 @@ case "${1:-}" in
     test)
         setup_web
         setup_browser
+        setup_python
         log "cargo fmt --check"
         cargo fmt --all -- --check
         log "cargo clippy (native, all targets)"

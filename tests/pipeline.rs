@@ -8,7 +8,7 @@
 
 use burn::backend::NdArray;
 use dsan_ct::model::DsanConfig;
-use dsan_ct::phantom::{Lesion, PhantomConfig, chest_phantom, hu};
+use dsan_ct::phantom::{Lesion, LesionPattern, PhantomConfig, chest_phantom, hu};
 use dsan_ct::pipeline::{
     DecisionConfig, DiagnosisError, NoProgress, ProgressSink, Stage, diagnose,
 };
@@ -40,6 +40,7 @@ fn a_phantom_is_diagnosed_with_every_output_in_range() {
             centre_mm: [-70.0, 30.0, 0.0],
             radii_mm: [20.0, 20.0, 20.0],
             hu: hu::GROUND_GLASS,
+            pattern: LesionPattern::Solid,
         }],
         ..PhantomConfig::default()
     });

@@ -8,7 +8,7 @@
 
 mod common;
 
-use dsan_ct::phantom::{Lesion, PhantomConfig, chest_phantom, hu};
+use dsan_ct::phantom::{Lesion, LesionPattern, PhantomConfig, chest_phantom, hu};
 use dsan_ct::preprocess::{
     GridMapping, LungMaskConfig, Mask, PreprocessError, prepare_input, segment_lungs,
 };
@@ -21,6 +21,7 @@ fn subpleural_consolidation() -> Lesion {
         centre_mm: [-75.0, 70.0, 0.0],
         radii_mm: [22.0, 20.0, 25.0],
         hu: hu::CONSOLIDATION,
+        pattern: LesionPattern::Solid,
     }
 }
 
@@ -121,11 +122,13 @@ fn ground_glass_and_a_collapsed_lung_are_kept() {
                 centre_mm: [-60.0, 40.0, 30.0],
                 radii_mm: [25.0, 25.0, 30.0],
                 hu: hu::GROUND_GLASS,
+                pattern: LesionPattern::Solid,
             },
             Lesion {
                 centre_mm: [80.0, 30.0, -20.0],
                 radii_mm: [20.0, 25.0, 30.0],
                 hu: hu::GROUND_GLASS,
+                pattern: LesionPattern::Solid,
             },
         ],
         seed: 5,
@@ -188,6 +191,7 @@ fn the_model_input_covers_the_lungs_and_maps_back_to_the_lesion() {
         centre_mm: [-70.0, 10.0, 40.0],
         radii_mm: [15.0, 15.0, 15.0],
         hu: hu::CONSOLIDATION,
+        pattern: LesionPattern::Solid,
     };
     let phantom = chest_phantom(&PhantomConfig {
         lesions: vec![lesion.clone()],

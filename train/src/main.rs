@@ -72,8 +72,8 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Write synthetic chest CT cases (alternating CAP and COVID-19) as DICOM
-    /// series, with NIfTI infection masks and labels.csv.
+    /// Write synthetic chest CT cases (CAP, COVID-19 and, with --classes 3,
+    /// normal, in turn) as DICOM series, with NIfTI infection masks and labels.csv.
     Phantoms {
         /// Output folder.
         #[arg(long)]
@@ -90,6 +90,9 @@ enum Command {
         /// Rows and columns per slice (over 358.4 mm).
         #[arg(long, default_value_t = 256)]
         size: usize,
+        /// 2: CAP and COVID-19 (the paper's task); 3: also lesion-free lungs.
+        #[arg(long, default_value_t = 2)]
+        classes: usize,
     },
     /// Train both branches (uniform and size-balanced sampling, CE + lambda *
     /// attention loss, Adam, early stopping on validation AUC) and write the
@@ -180,7 +183,8 @@ fn main() -> ExitCode {
             seed,
             slices,
             size,
-        } => phantoms::phantoms(&out, n, seed, slices, size),
+            classes,
+        } => phantoms::phantoms(&out, n, seed, slices, size, classes),
         Command::Train {
             options,
             out,

@@ -3,17 +3,24 @@
 //! `labels.csv` (`case_id,patient_id,label,infection_mask`).
 //!
 //! Lesion model (class-dependent, overlapping in size so size alone does not
-//! decide the class):
+//! decide the class; `u` is uniform in [0, 1)):
 //! - COVID-19: 2-6 lesions, bilateral (alternating lungs), peripheral (centred
 //!   at 75-95% of the way from the lung's centre to its surface, never
-//!   towards the mediastinum), ground glass (-650 to -450 HU) with a 30%
-//!   chance of consolidation per lesion; radii 10-35 mm skewed large
-//!   (`10 + 25 u^0.6`).
-//! - CAP: 1-2 consolidations (20-40 HU) in one lung, radii 8-30 mm skewed
-//!   small (`8 + 22 u^1.8`), plus 0-3 nodules of 3-5 mm in the same lung.
+//!   towards the mediastinum), ground glass (-650 to -450 HU), a quarter of
+//!   them as crazy paving (septa 4-7 mm apart), with a 30% chance of
+//!   consolidation (later stage) per lesion; radii 10-35 mm skewed large
+//!   (`10 + 25 u^0.6`). A quarter of the cases are early-stage instead: 1-3
+//!   lesions of 5-15 mm.
+//! - CAP: 1-2 consolidations (20-40 HU) in one lung, 60% of them with air
+//!   bronchograms, radii 8-30 mm skewed small (`8 + 22 u^1.8`), plus 0-3
+//!   centrilobular nodules of 3-5 mm in the same lung (bronchopneumonia). A
+//!   quarter of the cases are lobar instead: one consolidation of 30-50 mm.
+//! - Normal (only with `--classes 3`): no lesion and no infection mask.
 //!
-//! Each semi-axis is the radius times 0.8-1.2; lungs are scaled by 0.85-1.05.
-//! Not modelled yet: crazy paving, air bronchograms, reconstruction blur.
+//! Each semi-axis is the radius times 0.8-1.2; lungs are scaled by 0.85-1.05;
+//! every image gets a reconstruction blur of 0.6-0.9 mm (Gaussian sigma) and
+//! 15 HU of noise. The infection ratios this gives are measured by
+//! `infection_sizes_are_imbalanced_but_overlap` below.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -22,48 +29,58 @@ use anyhow::Context;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
-use dsan_ct::phantom::{Lesion, PhantomConfig, chest_phantom};
+use dsan_ct::phantom::{Lesion, LesionPattern, PhantomConfig, chest_phantom};
 use dsan_ct::volume::Volume;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::outputs::write_nifti;
 
-/// The two classes, as the model card names them.
-const CLASSES: [&str; 2] = ["CAP", "COVID-19"];
+/// The classes, as the model card names them (the paper's two, then the
+/// optional third).
+const CLASSES: [&str; 3] = ["CAP", "COVID-19", "normal"];
 
 /// Field of view of every phantom: 300 mm along the slices, 358.4 mm across.
 const FIELD_OF_VIEW_MM: [f64; 3] = [300.0, 358.4, 358.4];
 
-/// Writes `n` cases (alternating CAP and COVID-19) under `out`, each
-/// `slices` x `size` x `size` voxels over the same field of view.
-pub fn phantoms(out: &Path, n: usize, seed: u64, slices: usize, size: usize) -> anyhow::Result<()> {
+/// Writes `n` cases under `out` (the first `classes` of CAP, COVID-19 and
+/// normal, in turn), each `slices` x `size` x `size` voxels over the same
+/// field of view.
+pub fn phantoms(
+    out: &Path,
+    n: usize,
+    seed: u64,
+    slices: usize,
+    size: usize,
+    classes: usize,
+) -> anyhow::Result<()> {
     anyhow::ensure!(
         slices >= 2 && size >= 16,
         "phantoms need at least 2 slices of 16 x 16"
+    );
+    anyhow::ensure!(
+        (2..=3).contains(&classes),
+        "--classes is 2 (CAP, COVID-19) or 3 (and normal)"
     );
     let dims = [slices, size, size];
     let spacing = std::array::from_fn(|a| FIELD_OF_VIEW_MM[a] / dims[a] as f64);
     std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
     let mut labels = String::from("case_id,patient_id,label,infection_mask\n");
     for case in 0..n {
-        let label = case % 2;
-        let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(case as u64));
-        let config = PhantomConfig {
-            lesions: lesions(label, &mut rng),
-            lung_scale: rng.random_range(0.85..1.05),
-            seed: rng.random(),
-            dims,
-            spacing,
-            ..PhantomConfig::default()
-        };
+        let label = case % classes;
+        let config = case_config(label, seed, case, dims, spacing);
         let phantom = chest_phantom(&config);
         let id = format!("phantom-{seed}-{case:04}");
         let series_dir = out.join(&id);
         std::fs::create_dir_all(&series_dir)?;
         write_series(&series_dir, &phantom.volume, &id, seed, case)?;
-        let mask = format!("{id}-infection.nii.gz");
-        write_nifti(&out.join(&mask), &phantom.volume, phantom.infection.data())?;
+        let mask = if config.lesions.is_empty() {
+            String::new()
+        } else {
+            let mask = format!("{id}-infection.nii.gz");
+            write_nifti(&out.join(&mask), &phantom.volume, phantom.infection.data())?;
+            mask
+        };
         writeln!(labels, "{id},{id},{},{mask}", CLASSES[label])?;
         eprintln!(
             "{id}: {} with {} lesion(s), infection {:.1} mL of {:.0} mL lung",
@@ -77,11 +94,31 @@ pub fn phantoms(out: &Path, n: usize, seed: u64, slices: usize, size: usize) -> 
     Ok(())
 }
 
+/// The phantom of case `case` of class `label` (see the module docs).
+fn case_config(
+    label: usize,
+    seed: u64,
+    case: usize,
+    dims: [usize; 3],
+    spacing: [f64; 3],
+) -> PhantomConfig {
+    let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(case as u64));
+    PhantomConfig {
+        lesions: lesions(label, &mut rng),
+        lung_scale: rng.random_range(0.85..1.05),
+        seed: rng.random(),
+        blur_mm: rng.random_range(0.6..0.9),
+        dims,
+        spacing,
+        ..PhantomConfig::default()
+    }
+}
+
 /// The lesions of one case of class `label` (see the module docs).
 fn lesions(label: usize, rng: &mut StdRng) -> Vec<Lesion> {
     let mut out = Vec::new();
     let first_side = if rng.random_bool(0.5) { -1.0 } else { 1.0 };
-    let mut lesion = |side: f64, radius: f64, hu: f32, rng: &mut StdRng| {
+    let mut lesion = |side: f64, radius: f64, hu: f32, pattern: LesionPattern, rng: &mut StdRng| {
         // Lung centres at x = +-70 mm, y = 0, z = 10; semi-axes about 55, 80, 110.
         let angle = rng.random_range(-1.2..2.4f64); // lateral (0) round to posterior (pi/2) and anterior
         let depth = rng.random_range(0.75..0.95);
@@ -95,32 +132,73 @@ fn lesions(label: usize, rng: &mut StdRng) -> Vec<Lesion> {
             centre_mm: centre,
             radii_mm: radii,
             hu,
+            pattern,
         });
     };
-    if label == 1 {
-        for i in 0..rng.random_range(2..=6) {
-            let side = if i % 2 == 0 { first_side } else { -first_side };
-            let radius = 10.0 + 25.0 * rng.random::<f64>().powf(0.6);
-            let density = if rng.random_bool(0.3) {
-                rng.random_range(20.0..40.0)
+    match label {
+        1 => {
+            // A quarter are early-stage: a few small opacities.
+            let early = rng.random_bool(0.25);
+            let count = if early {
+                rng.random_range(1..=3)
             } else {
-                rng.random_range(-650.0..-450.0)
+                rng.random_range(2..=6)
             };
-            lesion(side, radius, density, rng);
+            for i in 0..count {
+                let side = if i % 2 == 0 { first_side } else { -first_side };
+                let radius = if early {
+                    5.0 + 10.0 * rng.random::<f64>()
+                } else {
+                    10.0 + 25.0 * rng.random::<f64>().powf(0.6)
+                };
+                let (density, pattern) = if rng.random_bool(0.3) {
+                    (rng.random_range(20.0..40.0), LesionPattern::Solid)
+                } else if rng.random_bool(0.25) {
+                    let period_mm = rng.random_range(4.0..7.0);
+                    (
+                        rng.random_range(-650.0..-450.0),
+                        LesionPattern::CrazyPaving { period_mm },
+                    )
+                } else {
+                    (rng.random_range(-650.0..-450.0), LesionPattern::Solid)
+                };
+                lesion(side, radius, density, pattern, rng);
+            }
         }
-    } else {
-        for _ in 0..rng.random_range(1..=2) {
-            let radius = 8.0 + 22.0 * rng.random::<f64>().powf(1.8);
-            lesion(first_side, radius, rng.random_range(20.0..40.0), rng);
+        0 => {
+            // A quarter are lobar pneumonia: one large consolidation.
+            let lobar = rng.random_bool(0.25);
+            let count = if lobar { 1 } else { rng.random_range(1..=2) };
+            for _ in 0..count {
+                let radius = if lobar {
+                    30.0 + 20.0 * rng.random::<f64>()
+                } else {
+                    8.0 + 22.0 * rng.random::<f64>().powf(1.8)
+                };
+                let pattern = if rng.random_bool(0.6) {
+                    LesionPattern::AirBronchogram
+                } else {
+                    LesionPattern::Solid
+                };
+                lesion(
+                    first_side,
+                    radius,
+                    rng.random_range(20.0..40.0),
+                    pattern,
+                    rng,
+                );
+            }
+            for _ in 0..rng.random_range(0..=3) {
+                lesion(
+                    first_side,
+                    rng.random_range(3.0..5.0),
+                    rng.random_range(0.0..30.0),
+                    LesionPattern::Solid,
+                    rng,
+                );
+            }
         }
-        for _ in 0..rng.random_range(0..=3) {
-            lesion(
-                first_side,
-                rng.random_range(3.0..5.0),
-                rng.random_range(0.0..30.0),
-                rng,
-            );
-        }
+        _ => {}
     }
     out
 }
@@ -217,4 +295,52 @@ fn write_series(
         file.write_to_file(dir.join(format!("{k:04}.dcm")))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quantile(sorted: &[f64], q: f64) -> f64 {
+        sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+    }
+
+    /// The infection ratio (infected / lung volume) of 120 phantoms per class,
+    /// drawn on a coarse grid: COVID-19 skewed large, CAP skewed small, with
+    /// overlap (the imbalance the paper's size-balanced sampling addresses).
+    #[test]
+    fn infection_sizes_are_imbalanced_but_overlap() {
+        let dims = [30, 64, 64];
+        let spacing = std::array::from_fn(|a| FIELD_OF_VIEW_MM[a] / dims[a] as f64);
+        let ratios = |label: usize| {
+            let mut r: Vec<f64> = (0..120)
+                .map(|case| {
+                    let mut config = case_config(label, 9, case, dims, spacing);
+                    config.blur_mm = 0.0;
+                    let phantom = chest_phantom(&config);
+                    phantom.infection.count() as f64 / phantom.lungs.count() as f64
+                })
+                .collect();
+            r.sort_by(f64::total_cmp);
+            r
+        };
+        let (covid, cap) = (ratios(1), ratios(0));
+        let q = |r: &[f64]| [0.1, 0.25, 0.5, 0.75, 0.9].map(|p| quantile(r, p));
+        eprintln!("COVID-19 ratio quantiles {:?}", q(&covid));
+        eprintln!("CAP ratio quantiles {:?}", q(&cap));
+        assert!(quantile(&covid, 0.5) > 2.0 * quantile(&cap, 0.5));
+        // Overlap: a fifth of CAP is larger than the smallest quarter of COVID-19.
+        let covid_q25 = quantile(&covid, 0.25);
+        let large_cap = cap.iter().filter(|&&r| r > covid_q25).count();
+        assert!(
+            large_cap >= 24,
+            "{large_cap} CAP cases above COVID-19's first quartile"
+        );
+        let cap_q75 = quantile(&cap, 0.75);
+        let small_covid = covid.iter().filter(|&&r| r < cap_q75).count();
+        assert!(
+            small_covid >= 12,
+            "{small_covid} COVID-19 cases below CAP's third quartile"
+        );
+    }
 }

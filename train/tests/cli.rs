@@ -567,3 +567,139 @@ fn cross_validation_splits_by_patient_and_summarises_the_folds() {
     }
     std::fs::remove_dir_all(&data).unwrap();
 }
+
+/// A generated phantom read by pydicom (the independent reader, installed by
+/// tests/dev.sh) and by our reader: same class, geometry and HU, voxel for voxel.
+#[test]
+fn phantom_dicom_round_trips_through_pydicom() {
+    let data = small_phantoms("pydicom", 1, 31);
+    let case = data.join("phantom-31-0000");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pydicom_series.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&case)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "pydicom: {}", text(&out.stderr));
+    let oracle: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        oracle["sop_class"], "1.2.840.10008.5.1.4.1.1.2",
+        "CT Image Storage"
+    );
+    assert_eq!(oracle["series_uids"].as_array().unwrap().len(), 1);
+    let files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&case)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            (path.display().to_string(), std::fs::read(&path).unwrap())
+        })
+        .collect();
+    let study = dsan_ct::dicom::read_study(files);
+    let volume = dsan_ct::dicom::assemble(study.series.into_iter().next().unwrap())
+        .unwrap()
+        .volume;
+    let dims: Vec<u64> = volume.dims().iter().map(|&d| d as u64).collect();
+    assert_eq!(oracle["dims"], serde_json::json!(dims));
+    let f = |v: &serde_json::Value| v.as_f64().unwrap();
+    assert!((f(&oracle["pixel_spacing"][0]) - volume.spacing()[1]).abs() < 1e-9);
+    assert!((f(&oracle["pixel_spacing"][1]) - volume.spacing()[2]).abs() < 1e-9);
+    assert!((f(&oracle["slice_step"]) - volume.spacing()[0]).abs() < 1e-6);
+    for a in 0..3 {
+        assert!((f(&oracle["origin"][a]) - volume.origin()[a]).abs() < 1e-6);
+    }
+    let sum: f64 = volume.voxels().iter().map(|&v| f64::from(v)).sum();
+    assert_eq!(sum, f(&oracle["hu_sum"]), "HU sum");
+    let min = volume.voxels().iter().copied().fold(f32::MAX, f32::min);
+    let max = volume.voxels().iter().copied().fold(f32::MIN, f32::max);
+    assert_eq!(
+        (f64::from(min), f64::from(max)),
+        (f(&oracle["hu_min"]), f(&oracle["hu_max"]))
+    );
+    for (n, [k, j, i]) in [[0, 0, 0], [10, 40, 30], [20, 48, 48], [39, 95, 95]]
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(
+            f64::from(volume.get(k, j, i).unwrap()),
+            f(&oracle["samples"][n]),
+            "voxel {k},{j},{i}"
+        );
+    }
+    std::fs::remove_dir_all(&data).unwrap();
+}
+
+/// Three classes: normal phantoms come without a mask, and a three-class
+/// model trains on them and names its classes in the card.
+#[test]
+fn three_class_phantoms_train_a_three_class_model() {
+    let dir = std::env::temp_dir().join(format!("dsan-three-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let written = dsan(&[
+        "phantoms",
+        "--out",
+        dir.to_str().unwrap(),
+        "--n",
+        "6",
+        "--seed",
+        "41",
+        "--slices",
+        "40",
+        "--size",
+        "96",
+        "--classes",
+        "3",
+    ]);
+    assert!(written.status.success(), "{}", text(&written.stderr));
+    let labels = std::fs::read_to_string(dir.join("labels.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = labels
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let names: Vec<&str> = rows.iter().map(|r| r[2]).collect();
+    assert_eq!(
+        names,
+        ["CAP", "COVID-19", "normal", "CAP", "COVID-19", "normal"]
+    );
+    assert!(
+        rows.iter().all(|r| (r[2] == "normal") == r[3].is_empty()),
+        "{labels}"
+    );
+    let run = dir.join("run");
+    let trained = dsan(&[
+        "train",
+        "--data",
+        dir.to_str().unwrap(),
+        "--preset",
+        "tiny",
+        "--classes",
+        "CAP,COVID-19,normal",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(trained.status.success(), "{}", text(&trained.stderr));
+    let weights = dir.join("weights");
+    let exported = dsan(&[
+        "export",
+        "--run",
+        run.to_str().unwrap(),
+        "--out",
+        weights.to_str().unwrap(),
+        "--name",
+        "three",
+        "--synthetic",
+    ]);
+    assert!(exported.status.success(), "{}", text(&exported.stderr));
+    let card = json_file(std::path::Path::new(text(&exported.stdout).trim()));
+    assert_eq!(
+        card["classes"],
+        serde_json::json!(["CAP", "COVID-19", "normal"])
+    );
+    assert_eq!(card["architecture"]["num_classes"], 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
