@@ -2,6 +2,7 @@
 //! the chosen backend and times its forward pass on the synthetic input.
 
 use burn::prelude::Module;
+use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::Serialize;
@@ -46,11 +47,19 @@ async fn run<B: burn::prelude::Backend>(
     config: DsanConfig,
     device: B::Device,
 ) -> Result<SelfCheckReport, ProbeError> {
+    // Each step is long and, on the CPU backend, synchronous: hand the event
+    // loop back before each, so the click that started it completes and the
+    // page repaints ("Running…") in between.
+    TimeoutFuture::new(0).await;
     let start = now_ms();
     let model = seeded_model::<B>(&config, SELF_CHECK_SEED, &device)?;
     let built = now_ms();
+    TimeoutFuture::new(0).await;
+    let before_first = now_ms();
     forward_summary(&model, &config, &device).await?;
     let first = now_ms();
+    TimeoutFuture::new(0).await;
+    let before_second = now_ms();
     let summary = forward_summary(&model, &config, &device).await?;
     let second = now_ms();
     Ok(SelfCheckReport {
@@ -58,8 +67,8 @@ async fn run<B: burn::prelude::Backend>(
         config: name,
         parameters: model.num_params(),
         build_ms: built - start,
-        first_forward_ms: first - built,
-        forward_ms: second - first,
+        first_forward_ms: first - before_first,
+        forward_ms: second - before_second,
         summary,
     })
 }
