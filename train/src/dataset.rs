@@ -18,6 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::files::{collect_files, read_volume};
+use crate::parallel::try_map;
 
 /// Format tag at the start of every cache file; bump it when the layout or
 /// the preprocessing code changes what a cached case holds.
@@ -107,22 +108,22 @@ fn case_path(dir: &Path, case_id: &str) -> anyhow::Result<PathBuf> {
     )
 }
 
-/// Loads every case of `dir` (see the module docs), preparing each with
-/// `preprocessing` onto `grid`, through the cache folder when one is given.
+/// Loads the cases `records` of `dir` (see the module docs), preparing each
+/// with `preprocessing` onto `grid` (one case per core at a time), through the
+/// cache folder when one is given.
 pub fn load_dataset(
     dir: &Path,
+    records: &[CaseRecord],
     classes: &[String],
     preprocessing: &Preprocessing,
     grid: [usize; 3],
     cache: Option<&Path>,
 ) -> anyhow::Result<Dataset> {
-    let records = read_labels(dir)?;
     let bar = ProgressBar::new(records.len() as u64).with_style(
         ProgressStyle::with_template("preparing {pos}/{len} cases {wide_bar} {elapsed}<{eta}")
             .context("progress template")?,
     );
-    let mut cases = Vec::with_capacity(records.len());
-    for record in &records {
+    let cases = try_map(records, |record| {
         let label = classes
             .iter()
             .position(|c| c == &record.label)
@@ -134,16 +135,16 @@ pub fn load_dataset(
             })?;
         let (input, infection, summary) = prepare_cached(dir, record, preprocessing, grid, cache)
             .with_context(|| format!("case {}", record.case_id))?;
-        cases.push(PreparedCase {
+        bar.inc(1);
+        Ok::<_, anyhow::Error>(PreparedCase {
             case_id: record.case_id.clone(),
             patient_id: record.patient_id.clone(),
             label,
             input,
             infection,
             summary,
-        });
-        bar.inc(1);
-    }
+        })
+    })?;
     bar.finish_and_clear();
     Ok(cases)
 }
@@ -186,7 +187,7 @@ fn prepare_cached(
     };
     let file = cache.join(format!(
         "{}-{}.bin",
-        record.case_id,
+        record.case_id.replace(['/', '\\'], "_"),
         cache_key(&files, preprocessing, grid)?
     ));
     if let Ok(bytes) = std::fs::read(&file)

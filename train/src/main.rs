@@ -10,8 +10,10 @@ mod evaluate;
 mod files;
 mod folds;
 mod inspect;
+mod layouts;
 mod metrics;
 mod outputs;
+mod parallel;
 mod phantoms;
 mod predict;
 mod sampler;
@@ -124,9 +126,12 @@ enum Command {
         /// Model card (JSON, weights beside it).
         #[arg(long)]
         weights: PathBuf,
-        /// Data folder with labels.csv.
+        /// Data folder with labels.csv (or in another --layout).
         #[arg(long)]
         data: PathBuf,
+        /// How the data folder names its cases and labels.
+        #[arg(long, value_enum, default_value_t = layouts::Layout::LabelsCsv)]
+        layout: layouts::Layout,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
@@ -198,10 +203,11 @@ fn main() -> ExitCode {
         Command::Eval {
             weights,
             data,
+            layout,
             out,
             cache,
             backend,
-        } => training::eval_command(&weights, &data, &out, cache.as_deref(), backend),
+        } => training::eval_command(&weights, &data, layout, &out, cache.as_deref(), backend),
         Command::Export {
             run,
             out,

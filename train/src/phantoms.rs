@@ -35,6 +35,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::outputs::write_nifti;
+use crate::parallel::try_map;
 
 /// The classes, as the model card names them (the paper's two, then the
 /// optional third).
@@ -45,7 +46,7 @@ const FIELD_OF_VIEW_MM: [f64; 3] = [300.0, 358.4, 358.4];
 
 /// Writes `n` cases under `out` (the first `classes` of CAP, COVID-19 and
 /// normal, in turn), each `slices` x `size` x `size` voxels over the same
-/// field of view.
+/// field of view, one case per core at a time.
 pub fn phantoms(
     out: &Path,
     n: usize,
@@ -66,7 +67,8 @@ pub fn phantoms(
     let spacing = std::array::from_fn(|a| FIELD_OF_VIEW_MM[a] / dims[a] as f64);
     std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
     let mut labels = String::from("case_id,patient_id,label,infection_mask\n");
-    for case in 0..n {
+    let cases: Vec<usize> = (0..n).collect();
+    let rows = try_map(&cases, |&case| -> anyhow::Result<String> {
         let label = case % classes;
         let config = case_config(label, seed, case, dims, spacing);
         let phantom = chest_phantom(&config);
@@ -81,7 +83,6 @@ pub fn phantoms(
             write_nifti(&out.join(&mask), &phantom.volume, phantom.infection.data())?;
             mask
         };
-        writeln!(labels, "{id},{id},{},{mask}", CLASSES[label])?;
         eprintln!(
             "{id}: {} with {} lesion(s), infection {:.1} mL of {:.0} mL lung",
             CLASSES[label],
@@ -89,6 +90,10 @@ pub fn phantoms(
             phantom.infection.volume_ml(),
             phantom.lungs.volume_ml()
         );
+        Ok(format!("{id},{id},{},{mask}", CLASSES[label]))
+    })?;
+    for row in rows {
+        writeln!(labels, "{row}")?;
     }
     std::fs::write(out.join("labels.csv"), labels)?;
     Ok(())

@@ -23,6 +23,7 @@ use crate::commands::Preset;
 use crate::dataset::{Dataset, PreparedCase, load_dataset};
 use crate::evaluate::{CasePrediction, Evaluation, ModelMetrics, evaluate, predict_cases};
 use crate::folds::patient_folds;
+use crate::layouts::{Layout, case_records};
 use crate::metrics::{BinaryMetrics, mean_sd};
 use crate::predict::Backend;
 use crate::sampler::SizeBands;
@@ -64,6 +65,9 @@ pub struct TrainOptions {
     /// Share of patients held out for validation (early stopping).
     #[arg(long, default_value_t = 0.2)]
     pub val_fraction: f64,
+    /// How the data folder names its cases and labels.
+    #[arg(long, value_enum, default_value_t = Layout::LabelsCsv)]
+    pub layout: Layout,
     /// Cache of prepared cases (default: <data>/.dsan-cache).
     #[arg(long)]
     pub cache: Option<PathBuf>,
@@ -97,18 +101,33 @@ impl TrainOptions {
     }
 
     fn dataset(&self, config: &TrainConfig) -> anyhow::Result<Dataset> {
-        let cache = self
-            .cache
-            .clone()
-            .unwrap_or_else(|| self.data.join(".dsan-cache"));
-        load_dataset(
+        read_dataset(
             &self.data,
+            self.layout,
             &config.classes,
             &config.preprocessing,
             config.model.input,
-            Some(&cache),
+            self.cache.as_deref(),
         )
     }
+}
+
+/// The cases of `data` in `layout`, prepared for the grid, through the cache
+/// (default `<data>/.dsan-cache`); cases of other classes are counted on stderr.
+fn read_dataset(
+    data: &Path,
+    layout: Layout,
+    classes: &[String],
+    preprocessing: &Preprocessing,
+    grid: [usize; 3],
+    cache: Option<&Path>,
+) -> anyhow::Result<Dataset> {
+    let (records, left_out) = case_records(data, layout, classes)?;
+    for (label, n) in left_out {
+        eprintln!("left out {n} case(s) labelled {label:?}: not one of the classes {classes:?}");
+    }
+    let cache = cache.map_or_else(|| data.join(".dsan-cache"), Path::to_path_buf);
+    load_dataset(data, &records, classes, preprocessing, grid, Some(&cache))
 }
 
 /// What a run folder says about its data (written by `dsan train`, read by `dsan export`).
@@ -410,34 +429,36 @@ fn markdown_report(rows: &[SummaryRow], title: &str) -> String {
 pub fn eval_command(
     card: &Path,
     data: &Path,
+    layout: Layout,
     out: &Path,
     cache: Option<&Path>,
     backend: Backend,
 ) -> anyhow::Result<()> {
     match backend {
-        Backend::Cpu => eval_on::<NdArray<f32>>(card, data, out, cache),
+        Backend::Cpu => eval_on::<NdArray<f32>>(card, data, layout, out, cache),
         #[cfg(feature = "wgpu")]
-        Backend::Wgpu => eval_on::<burn::backend::Wgpu>(card, data, out, cache),
+        Backend::Wgpu => eval_on::<burn::backend::Wgpu>(card, data, layout, out, cache),
         #[cfg(feature = "cuda")]
-        Backend::Cuda => eval_on::<burn::backend::Cuda>(card, data, out, cache),
+        Backend::Cuda => eval_on::<burn::backend::Cuda>(card, data, layout, out, cache),
     }
 }
 
 fn eval_on<B: BurnBackend>(
     card_path: &Path,
     data: &Path,
+    layout: Layout,
     out: &Path,
     cache: Option<&Path>,
 ) -> anyhow::Result<()> {
     let device = B::Device::default();
     let (card, model) = load_model_files::<B>(card_path, &device)?;
-    let cache = cache.map_or_else(|| data.join(".dsan-cache"), Path::to_path_buf);
-    let dataset = load_dataset(
+    let dataset = read_dataset(
         data,
+        layout,
         &card.classes,
         &card.preprocessing,
         card.architecture.input,
-        Some(&cache),
+        cache,
     )?;
     let cases: Vec<&PreparedCase> = dataset.iter().collect();
     let predictions = predict_cases(&model, &card.architecture, &cases, &device)?;

@@ -703,3 +703,72 @@ fn three_class_phantoms_train_a_three_class_model() {
     assert_eq!(card["architecture"]["num_classes"], 3);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// COVID-CT-MD's own folder layout (the real sample series in ../shared/data):
+/// the class comes from the folder, normal lungs are left out of the paper's
+/// two-class task, and the four pneumonia series train a model.
+#[test]
+fn covid_ct_md_folders_train_without_a_labels_file() {
+    let data = shared_data().join("ct-real/covid-ct-md");
+    let scratch = std::env::temp_dir().join(format!("dsan-ctmd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let run = scratch.join("run");
+    let cache = scratch.join("cache");
+    let out = dsan(&[
+        "train",
+        "--layout",
+        "covid-ct-md",
+        "--data",
+        data.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+        "--preset",
+        "tiny",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--val-fraction",
+        "0.5",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("left out 2 case(s) labelled \"normal\""),
+        "{}",
+        text(&out.stderr)
+    );
+    let summary = json_file(&run.join("data.json"));
+    let mut cases: Vec<String> = ["train_cases", "val_cases"]
+        .iter()
+        .flat_map(|k| {
+            summary[k]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_owned())
+        })
+        .collect();
+    cases.sort();
+    assert_eq!(
+        cases,
+        [
+            "full/CAP/cap002",
+            "full/COVID-19/P002",
+            "subsampled-every-4th/CAP/cap001",
+            "subsampled-every-4th/COVID-19/P001"
+        ]
+    );
+    // No masks in this dataset: every case is in branch B's "unknown size" group of its class.
+    let sampling = json_file(&run.join("sampling.json"));
+    for case in sampling["cases"].as_array().unwrap() {
+        assert_eq!(case["band"], "Unknown");
+    }
+    assert_eq!(
+        cache.read_dir().unwrap().count(),
+        4,
+        "cached outside the read-only data"
+    );
+    std::fs::remove_dir_all(&scratch).unwrap();
+}
