@@ -32,19 +32,22 @@ pub enum Layout {
     CcCcii,
 }
 
+/// Number of cases left out, per label.
+pub type LeftOut = Vec<(String, usize)>;
+
 /// The cases of `dir` in `layout`, restricted to `classes` for folder layouts;
 /// also the number of cases left out per label.
 pub fn case_records(
     dir: &Path,
     layout: Layout,
     classes: &[String],
-) -> anyhow::Result<(Vec<CaseRecord>, Vec<(String, usize)>)> {
+) -> anyhow::Result<(Vec<CaseRecord>, LeftOut)> {
     let found = match layout {
         Layout::LabelsCsv => return Ok((read_labels(dir)?, Vec::new())),
         Layout::CovidCtMd => class_folders(dir, covid_ct_md_class, 1)?,
         Layout::CcCcii => class_folders(dir, cc_ccii_class, 2)?,
     };
-    let mut left_out: Vec<(String, usize)> = Vec::new();
+    let mut left_out: LeftOut = Vec::new();
     let mut records = Vec::new();
     for record in found {
         if classes.contains(&record.label) {
