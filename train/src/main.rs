@@ -15,6 +15,7 @@ mod metrics;
 mod outputs;
 mod parallel;
 mod phantoms;
+mod plots;
 mod predict;
 mod sampler;
 mod trainer;

@@ -25,6 +25,7 @@ use crate::evaluate::{CasePrediction, Evaluation, ModelMetrics, evaluate, predic
 use crate::folds::patient_folds;
 use crate::layouts::{Layout, case_records};
 use crate::metrics::{BinaryMetrics, mean_sd};
+use crate::plots::{write_reliability, write_roc};
 use crate::predict::Backend;
 use crate::sampler::SizeBands;
 use crate::trainer::{TrainConfig, train};
@@ -323,6 +324,9 @@ fn cv_on<B: AutodiffBackend>(options: &TrainOptions, out: &Path, k: usize) -> an
         predictions,
     };
     std::fs::write(out.join("cv.json"), serde_json::to_vec_pretty(&report)?)?;
+    let pooled: Vec<CasePrediction> = report.predictions.iter().map(|(_, p)| p.clone()).collect();
+    write_roc(&out.join("roc.png"), &pooled, config.positive)?;
+    write_reliability(&out.join("calibration.png"), &pooled, config.positive)?;
     std::fs::write(
         out.join("report.md"),
         markdown_report(
@@ -412,7 +416,9 @@ fn summarize(evaluations: &[Evaluation]) -> Vec<SummaryRow> {
 
 fn markdown_report(rows: &[SummaryRow], title: &str) -> String {
     let mut md = format!(
-        "# {title}\n\nMean +- sd over folds (n = folds where the metric is defined).\n\n\
+        "# {title}\n\nMean +- sd over folds (n = folds where the metric is defined). \
+         ROC curves: `roc.png`; calibration of the ensemble: `calibration.png` \
+         (all cases scored).\n\n\
          | group | model | metric | mean | sd | n |\n|---|---|---|---|---|---|\n"
     );
     for r in rows {
@@ -478,6 +484,8 @@ fn eval_on<B: BurnBackend>(
             "predictions": predictions,
         }))?,
     )?;
+    write_roc(&out.join("roc.png"), &predictions, positive)?;
+    write_reliability(&out.join("calibration.png"), &predictions, positive)?;
     std::fs::write(
         out.join("report.md"),
         markdown_report(

@@ -449,6 +449,23 @@ fn train_resume_eval_export_and_predict_with_the_exported_model() {
             .unwrap()
             .contains("| all | ensemble | AUC |")
     );
+    for plot in ["roc.png", "calibration.png"] {
+        let decoder = png::Decoder::new(std::io::BufReader::new(
+            std::fs::File::open(eval_dir.join(plot)).unwrap(),
+        ));
+        let mut reader = decoder.read_info().unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+        let frame = reader.next_frame(&mut pixels).unwrap();
+        assert_eq!((frame.width, frame.height), (640, 600), "{plot}");
+        let dark = pixels
+            .chunks(3)
+            .filter(|p| p.iter().all(|&c| c < 100))
+            .count();
+        assert!(
+            dark > 2_000,
+            "{plot}: {dark} dark pixels (axes, curves and labels)"
+        );
+    }
     run_dsan(vec![
         "export".into(),
         "--run".into(),

@@ -1,0 +1,144 @@
+//! The evaluation's figures as PNG: ROC curves of both branches and the
+//! ensemble, and the ensemble's reliability (calibration) diagram. Text is
+//! drawn with a font embedded in the binary (DejaVu Sans Mono, see
+//! `assets/DejaVu-LICENSE.txt`), so no system font is needed.
+
+use std::path::Path;
+use std::sync::Once;
+
+use anyhow::anyhow;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+use crate::evaluate::CasePrediction;
+use crate::metrics::{reliability, roc_auc, roc_curve};
+
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
+const SIZE: (u32, u32) = (640, 600);
+
+/// Which probabilities of a prediction a curve shows.
+type Pick = fn(&CasePrediction) -> &Vec<f64>;
+
+fn register() -> anyhow::Result<()> {
+    static REGISTER: Once = Once::new();
+    let mut result = Ok(());
+    REGISTER.call_once(|| {
+        result = register_font("sans-serif", FontStyle::Normal, FONT)
+            .map_err(|_| anyhow!("the embedded plot font could not be read"));
+    });
+    result
+}
+
+fn plot_error<E: std::fmt::Debug>(path: &Path) -> impl FnOnce(E) -> anyhow::Error + '_ {
+    move |e| anyhow!("{}: {e:?}", path.display())
+}
+
+/// ROC curves of branch U, branch B and the ensemble for the class `positive`.
+pub fn write_roc(
+    path: &Path,
+    predictions: &[CasePrediction],
+    positive: usize,
+) -> anyhow::Result<()> {
+    register()?;
+    let truth: Vec<bool> = predictions.iter().map(|p| p.label == positive).collect();
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error(path))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("ROC ({} cases)", predictions.len()),
+            ("sans-serif", 22),
+        )
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(54)
+        .build_cartesian_2d(0.0..1.0, 0.0..1.0)
+        .map_err(plot_error(path))?;
+    chart
+        .configure_mesh()
+        .x_desc("false positive rate (1 - specificity)")
+        .y_desc("true positive rate (sensitivity)")
+        .draw()
+        .map_err(plot_error(path))?;
+    chart
+        .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.3)))
+        .map_err(plot_error(path))?;
+    let models: [(&str, Pick, RGBColor); 3] = [
+        ("ensemble", |p| &p.ensemble, BLACK),
+        ("branch U", |p| &p.uniform, BLUE),
+        ("branch B", |p| &p.balanced, RED),
+    ];
+    for (name, pick, color) in models {
+        let scores: Vec<f64> = predictions.iter().map(|p| pick(p)[positive]).collect();
+        let auc = roc_auc(&scores, &truth).map_or("n/a".to_owned(), |a| format!("{a:.3}"));
+        let points: Vec<(f64, f64)> = roc_curve(&scores, &truth)
+            .iter()
+            .map(|p| (p.fpr, p.tpr))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(plot_error(path))?
+            .label(format!("{name} (AUC {auc})"))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_error(path))?;
+    root.present().map_err(plot_error(path))?;
+    Ok(())
+}
+
+/// Reliability diagram of the ensemble: observed share of the class
+/// `positive` against the mean predicted probability, in 10 bins.
+pub fn write_reliability(
+    path: &Path,
+    predictions: &[CasePrediction],
+    positive: usize,
+) -> anyhow::Result<()> {
+    register()?;
+    let truth: Vec<bool> = predictions.iter().map(|p| p.label == positive).collect();
+    let scores: Vec<f64> = predictions.iter().map(|p| p.ensemble[positive]).collect();
+    let bins = reliability(&scores, &truth, 10);
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error(path))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("Calibration of the ensemble ({} cases)", predictions.len()),
+            ("sans-serif", 22),
+        )
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(54)
+        .build_cartesian_2d(0.0..1.0, 0.0..1.0)
+        .map_err(plot_error(path))?;
+    chart
+        .configure_mesh()
+        .x_desc("mean predicted probability")
+        .y_desc("observed share positive")
+        .draw()
+        .map_err(plot_error(path))?;
+    chart
+        .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.3)))
+        .map_err(plot_error(path))?;
+    let points: Vec<(f64, f64)> = bins
+        .iter()
+        .map(|b| (b.mean_predicted, b.observed))
+        .collect();
+    chart
+        .draw_series(LineSeries::new(points.clone(), BLUE.stroke_width(2)))
+        .map_err(plot_error(path))?;
+    chart
+        .draw_series(bins.iter().map(|b| {
+            Circle::new(
+                (b.mean_predicted, b.observed),
+                3 + (b.count as i32).min(12),
+                BLUE.filled(),
+            )
+        }))
+        .map_err(plot_error(path))?;
+    root.present().map_err(plot_error(path))?;
+    Ok(())
+}
