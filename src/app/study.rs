@@ -1,5 +1,5 @@
 //! Opening a CT: files, a folder or a .zip are read in the browser (nothing is
-//! uploaded), grouped into series, and the chosen series is assembled into a
+//! uploaded), or a sample case is fetched from this site, grouped into series, and the chosen series is assembled into a
 //! volume and shown (one axial slice, lung window), ready for diagnosis.
 
 use gloo_timers::future::TimeoutFuture;
@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{File, HtmlCanvasElement, HtmlInputElement};
+use web_sys::{File, HtmlCanvasElement, HtmlInputElement, Response};
 
 use super::compute::Compute;
 use super::diagnose::DiagnosePanel;
@@ -35,6 +35,42 @@ struct DropState {
 
 /// Longest stretch of work between two chances for the page to repaint.
 const YIELD_EVERY_MS: f64 = 50.0;
+
+/// The sample cases shipped in `public/samples/` (synthetic phantoms made by
+/// `tests/make_samples.sh`): file name and label.
+const SAMPLES: [(&str, &str); 4] = [
+    ("covid-19-like-1.zip", "COVID-19-like phantom 1"),
+    ("covid-19-like-2.zip", "COVID-19-like phantom 2"),
+    ("cap-like-1.zip", "CAP-like phantom 1"),
+    ("cap-like-2.zip", "CAP-like phantom 2"),
+];
+
+/// What the user opened.
+enum Opened {
+    /// Files (or a folder's files) picked or dropped.
+    Files(Vec<File>),
+    /// A sample case, fetched from this site.
+    Sample(&'static str),
+}
+
+/// A file of this site (a same-origin GET, as every request the page makes).
+async fn fetch_bytes(path: &str) -> Result<Vec<u8>, String> {
+    let fail = |what: &str| format!("{path}: {what}");
+    let window = web_sys::window().ok_or_else(|| fail("no window"))?;
+    let response: Response = JsFuture::from(window.fetch_with_str(path))
+        .await
+        .map_err(|_| fail("could not be fetched"))?
+        .dyn_into()
+        .map_err(|_| fail("not a response"))?;
+    if !response.ok() {
+        return Err(fail(&format!("HTTP {}", response.status())));
+    }
+    let body = response.array_buffer().map_err(|_| fail("no body"))?;
+    let buffer = JsFuture::from(body)
+        .await
+        .map_err(|_| fail("the body could not be read"))?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
 
 async fn file_bytes(file: &File) -> Result<Vec<u8>, String> {
     let buffer = JsFuture::from(file.array_buffer())
@@ -94,26 +130,42 @@ pub fn StudyPanel(
         set_loaded.set(Some(outcome));
     };
 
-    let open = move |files: Vec<File>| {
+    let open = move |opened: Opened| {
         set_report.set(None);
         set_loaded.set(None);
         set_selected.set(None);
         spawn_local(async move {
             let mut reader = StudyReader::default();
-            let total = files.len();
             let started = now_ms();
-            let mut last_yield = started;
-            for (i, file) in files.iter().enumerate() {
-                let name = display_name(file);
-                // Let the page paint and answer every ~50 ms of work.
-                if now_ms() - last_yield > YIELD_EVERY_MS {
-                    set_progress.set(Some(format!("Reading file {} of {total}: {name}", i + 1)));
-                    TimeoutFuture::new(0).await;
-                    last_yield = now_ms();
+            match opened {
+                Opened::Files(files) => {
+                    let total = files.len();
+                    let mut last_yield = started;
+                    for (i, file) in files.iter().enumerate() {
+                        let name = display_name(file);
+                        // Let the page paint and answer every ~50 ms of work.
+                        if now_ms() - last_yield > YIELD_EVERY_MS {
+                            set_progress
+                                .set(Some(format!("Reading file {} of {total}: {name}", i + 1)));
+                            TimeoutFuture::new(0).await;
+                            last_yield = now_ms();
+                        }
+                        match file_bytes(file).await {
+                            Ok(bytes) => reader.add(&name, &bytes),
+                            Err(message) => set_progress.set(Some(message)),
+                        }
+                    }
                 }
-                match file_bytes(file).await {
-                    Ok(bytes) => reader.add(&name, &bytes),
-                    Err(message) => set_progress.set(Some(message)),
+                Opened::Sample(file) => {
+                    set_progress.set(Some(format!("Loading the sample {file}…")));
+                    TimeoutFuture::new(0).await;
+                    match fetch_bytes(&format!("samples/{file}")).await {
+                        Ok(bytes) => reader.add(file, &bytes),
+                        Err(message) => {
+                            set_progress.set(Some(message));
+                            return;
+                        }
+                    }
                 }
             }
             let mut study = reader.finish();
@@ -153,7 +205,14 @@ pub fn StudyPanel(
             .map(|list| (0..list.length()).filter_map(|i| list.get(i)).collect())
             .unwrap_or_default();
         if !files.is_empty() {
-            open(files);
+            open(Opened::Files(files));
+        }
+    };
+
+    let on_sample = move |ev: leptos::ev::Event| {
+        let chosen = event_target_value(&ev);
+        if let Some((file, _)) = SAMPLES.iter().find(|(file, _)| *file == chosen) {
+            open(Opened::Sample(file));
         }
     };
 
@@ -168,7 +227,14 @@ pub fn StudyPanel(
                 <label>"A folder "
                     <input type="file" prop:webkitdirectory=true data-testid="folder-input" on:change=on_files />
                 </label>
+                <label>"Or try a sample "
+                    <select data-testid="sample-menu" on:change=on_sample>
+                        <option value="" selected>"choose a case…"</option>
+                        {SAMPLES.iter().map(|(file, label)| view! { <option value=*file>{*label}</option> }).collect_view()}
+                    </select>
+                </label>
             </div>
+            <p class="note">"The samples are synthetic chest phantoms (48 slices of 160x160), not patients."</p>
             {move || progress.get().map(|p| view! { <p role="status" data-testid="progress">{p}</p> })}
             {move || report.get().map(|r| view! { <StudyView report=r selected choose /> })}
             {move || read_ms.get().map(|ms| view! {
