@@ -341,3 +341,39 @@ fn two_acquisitions_in_one_series_are_split_but_per_slice_numbers_are_not() {
     assert_eq!(study.series[0].summary.slices, 42);
     assert_eq!(study.series[0].summary.acquisition, None);
 }
+
+/// Reading from disk on several threads gives what one reader gives, and a
+/// file that cannot be read is listed with the reason.
+#[test]
+fn files_read_on_several_threads_give_the_single_reader_result() {
+    let dir = shared_data().join("ct-real/covid-ct-md/subsampled-every-4th/CAP/cap001");
+    let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    let single = read_study(
+        paths
+            .iter()
+            .map(|p| (p.display().to_string(), std::fs::read(p).unwrap())),
+    );
+    let missing = dir.join("no-such-file.dcm");
+    paths.insert(7, missing.clone());
+    let parallel = dsan_ct::dicom::read_paths(&paths, 3);
+    assert_eq!(parallel.series.len(), single.series.len());
+    assert_eq!(parallel.default, single.default);
+    let a = assemble(single.series.into_iter().next().unwrap())
+        .unwrap()
+        .volume;
+    let b = assemble(parallel.series.into_iter().next().unwrap())
+        .unwrap()
+        .volume;
+    assert_eq!(a.dims(), b.dims());
+    assert_eq!(a.origin(), b.origin());
+    assert!(a.voxels() == b.voxels(), "same HU voxel for voxel");
+    assert_eq!(parallel.skipped.len(), 1);
+    assert!(matches!(
+        &parallel.skipped[0],
+        DicomError::Unreadable { file, .. } if file == &missing.display().to_string()
+    ));
+}

@@ -5,6 +5,7 @@
 
 mod compute;
 mod diagnose;
+mod drop;
 mod export;
 mod self_check;
 mod study;

@@ -8,10 +8,11 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{File, HtmlCanvasElement, HtmlInputElement, Response};
+use web_sys::{File, FileSystemEntry, HtmlCanvasElement, HtmlInputElement, Response};
 
 use super::compute::Compute;
 use super::diagnose::DiagnosePanel;
+use super::drop::{dropped_entries, entry_files};
 use super::{now_ms, put_rgba};
 use crate::dicom::{Study, StudyReader, StudyReport, assemble};
 use crate::render::{Window, axial_rgba};
@@ -47,8 +48,10 @@ const SAMPLES: [(&str, &str); 4] = [
 
 /// What the user opened.
 enum Opened {
-    /// Files (or a folder's files) picked or dropped.
+    /// Files (or a folder's files) picked in an input.
     Files(Vec<File>),
+    /// Files and folders dropped on the drop zone.
+    Dropped(Vec<FileSystemEntry>),
     /// A sample case, fetched from this site.
     Sample(&'static str),
 }
@@ -137,12 +140,34 @@ pub fn StudyPanel(
         spawn_local(async move {
             let mut reader = StudyReader::default();
             let started = now_ms();
-            match opened {
-                Opened::Files(files) => {
+            let opened_sample = match &opened {
+                Opened::Sample(file) => Some(*file),
+                _ => None,
+            };
+            let picked = match opened {
+                Opened::Files(files) => Some(
+                    files
+                        .into_iter()
+                        .map(|file| (display_name(&file), file))
+                        .collect::<Vec<_>>(),
+                ),
+                Opened::Dropped(entries) => {
+                    set_progress.set(Some("Listing the dropped files…".to_owned()));
+                    match entry_files(entries).await {
+                        Ok(files) => Some(files),
+                        Err(message) => {
+                            set_progress.set(Some(message));
+                            return;
+                        }
+                    }
+                }
+                Opened::Sample(_) => None,
+            };
+            match (picked, opened_sample) {
+                (Some(files), _) => {
                     let total = files.len();
                     let mut last_yield = started;
-                    for (i, file) in files.iter().enumerate() {
-                        let name = display_name(file);
+                    for (i, (name, file)) in files.iter().enumerate() {
                         // Let the page paint and answer every ~50 ms of work.
                         if now_ms() - last_yield > YIELD_EVERY_MS {
                             set_progress
@@ -151,12 +176,12 @@ pub fn StudyPanel(
                             last_yield = now_ms();
                         }
                         match file_bytes(file).await {
-                            Ok(bytes) => reader.add(&name, &bytes),
+                            Ok(bytes) => reader.add(name, &bytes),
                             Err(message) => set_progress.set(Some(message)),
                         }
                     }
                 }
-                Opened::Sample(file) => {
+                (None, Some(file)) => {
                     set_progress.set(Some(format!("Loading the sample {file}…")));
                     TimeoutFuture::new(0).await;
                     match fetch_bytes(&format!("samples/{file}")).await {
@@ -167,6 +192,7 @@ pub fn StudyPanel(
                         }
                     }
                 }
+                (None, None) => {}
             }
             let mut study = reader.finish();
             let default = study.default;
@@ -209,6 +235,17 @@ pub fn StudyPanel(
         }
     };
 
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        let entries = ev
+            .data_transfer()
+            .map(|transfer| dropped_entries(&transfer))
+            .unwrap_or_default();
+        if !entries.is_empty() {
+            open(Opened::Dropped(entries));
+        }
+    };
+
     let on_sample = move |ev: leptos::ev::Event| {
         let chosen = event_target_value(&ev);
         if let Some((file, _)) = SAMPLES.iter().find(|(file, _)| *file == chosen) {
@@ -220,7 +257,10 @@ pub fn StudyPanel(
         <section class="panel" aria-labelledby="open-title">
             <h2 id="open-title">"Open a chest CT"</h2>
             <p>"DICOM files, a folder, a .zip archive or a NIfTI volume (.nii, .nii.gz). They are read in this browser; nothing is uploaded."</p>
-            <div class="inputs" data-testid="drop-zone">
+            <div class="inputs drop-zone" data-testid="drop-zone"
+                on:dragover=|ev: leptos::ev::DragEvent| ev.prevent_default()
+                on:drop=on_drop>
+                <p class="drop-hint">"Drop files, a folder or a .zip here, or"</p>
                 <label>"Files or .zip "
                     <input type="file" multiple data-testid="file-input" on:change=on_files />
                 </label>

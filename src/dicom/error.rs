@@ -56,6 +56,14 @@ pub enum DicomError {
         /// Why.
         reason: String,
     },
+    /// The file could not be read from disk (native reading only).
+    #[error("{file}: could not be read ({reason})")]
+    Unreadable {
+        /// File path.
+        file: String,
+        /// Operating system message.
+        reason: String,
+    },
     /// A NIfTI file that could not be read.
     #[error(transparent)]
     Nifti(#[from] crate::volume::NiftiError),

@@ -7,12 +7,16 @@
 //! and the reason; the others still load.
 
 mod error;
+#[cfg(not(target_arch = "wasm32"))]
+mod files;
 mod report;
 mod series;
 mod slice;
 mod study;
 
 pub use error::DicomError;
+#[cfg(not(target_arch = "wasm32"))]
+pub use files::read_paths;
 pub use report::{SeriesReport, StudyReport, VolumeReport};
 pub use series::{
     AssembledSeries, MAX_VOLUME_BYTES, MIN_SLICES, Series, SeriesError, SeriesSummary, assemble,

@@ -67,6 +67,19 @@ impl StudyReader {
         }
     }
 
+    /// Takes over what `other` read, as if its files had been added after
+    /// this reader's (so several readers can work on parts of a drop at once).
+    pub fn merge(&mut self, other: StudyReader) {
+        self.slices.extend(other.slices);
+        self.skipped.extend(other.skipped);
+        self.volumes.extend(other.volumes);
+    }
+
+    /// Records a file that could not be used.
+    pub fn skip(&mut self, error: DicomError) {
+        self.skipped.push(error);
+    }
+
     /// Number of slices read so far.
     pub fn slice_count(&self) -> usize {
         self.slices.len()

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { serveDist, launch, openPage } from './harness.mjs';
@@ -113,6 +113,34 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
   await assertDrawn(page, 42);
   assert.deepEqual(errors, []);
   assert.equal(basename(zip), 'cap001.zip');
+});
+
+/** Drops the files or folders at `paths` on the drop zone, as the OS would (CDP drag events). */
+async function dropPaths(page, paths) {
+  const zone = await page.getByTestId('drop-zone').boundingBox();
+  const [x, y] = [zone.x + zone.width / 2, zone.y + zone.height / 2];
+  const cdp = await page.context().newCDPSession(page);
+  const data = { items: [], files: paths, dragOperationsMask: 1 };
+  for (const type of ['dragEnter', 'dragOver', 'drop']) {
+    await cdp.send('Input.dispatchDragEvent', { type, x, y, data });
+  }
+}
+
+test('a folder dropped on the page (nested, with a stray file) gives the same study', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'dsan-drop-'));
+  const series = join(root, 'export', 'CT', 'series-1');
+  mkdirSync(series, { recursive: true });
+  cpSync(CAP001, series, { recursive: true });
+  writeFileSync(join(root, 'export', 'notes.txt'), 'not a DICOM file\n');
+  const native = inspect([root]);
+  const { page, requests, errors } = await openPage(browser, server.url);
+  await dropPaths(page, [join(root, 'export')]);
+  const ours = await studyReport(page);
+  assertSameStudy(ours, native);
+  assert.match(ours.skipped[0], /export\/notes\.txt/, 'the stray file is listed with its path in the drop');
+  await assertDrawn(page, 42);
+  assertPrivate(requests, new URL(server.url).origin);
+  assert.deepEqual(errors, []);
 });
 
 test('a NIfTI volume is read and shown like natively', async () => {

@@ -17,7 +17,7 @@ use dsan_ct::weights::{Preprocessing, sha256_hex};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::files::{collect_files, read_volume};
+use crate::files::{Readers, collect_files, read_volume};
 use crate::parallel::try_map;
 
 /// Format tag at the start of every cache file; bump it when the layout or
@@ -211,7 +211,7 @@ fn prepare(
     preprocessing: &Preprocessing,
     grid: [usize; 3],
 ) -> anyhow::Result<Prepared> {
-    let volume = read_volume(&[source.to_path_buf()], None)?.volume;
+    let volume = read_volume(&[source.to_path_buf()], None, Readers::One)?.volume;
     let lungs = segment_lungs(&volume, &preprocessing.lung_mask)?;
     let input = prepare_input(&volume, &lungs, preprocessing, grid)?;
     let lung_ml = lungs.volume_ml;

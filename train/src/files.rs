@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use dsan_ct::dicom::{StudyReader, assemble};
+use dsan_ct::dicom::{Study, assemble, read_paths};
 use dsan_ct::volume::Volume;
 
 /// Lists the files under `paths` (folders recursively), sorted.
@@ -36,16 +36,33 @@ pub struct Input {
     pub skipped: Vec<String>,
 }
 
+/// How many threads read the files of one CT.
+#[derive(Debug, Clone, Copy)]
+pub enum Readers {
+    /// One per core (a single CT at a time: `inspect`, `predict`).
+    AllCores,
+    /// One (cases are already prepared one per core: training data).
+    One,
+}
+
+/// Reads the files under `paths` (folders recursively) into series.
+pub fn read_files(paths: &[PathBuf], readers: Readers) -> anyhow::Result<Study> {
+    let threads = match readers {
+        Readers::AllCores => std::thread::available_parallelism().map_or(1, usize::from),
+        Readers::One => 1,
+    };
+    Ok(read_paths(&collect_files(paths)?, threads))
+}
+
 /// Reads DICOM files, folders, .zip archives or a NIfTI volume under `paths`
 /// and returns series `series` (the index `dsan inspect` prints), the default
 /// series, or else the first NIfTI volume.
-pub fn read_volume(paths: &[PathBuf], series: Option<usize>) -> anyhow::Result<Input> {
-    let mut reader = StudyReader::default();
-    for file in collect_files(paths)? {
-        let bytes = std::fs::read(&file).with_context(|| file.display().to_string())?;
-        reader.add(&file.display().to_string(), &bytes);
-    }
-    let study = reader.finish();
+pub fn read_volume(
+    paths: &[PathBuf],
+    series: Option<usize>,
+    readers: Readers,
+) -> anyhow::Result<Input> {
+    let study = read_files(paths, readers)?;
     let skipped = study.skipped.iter().map(ToString::to_string).collect();
     let index = series.or(study.default);
     if let Some(index) = index {

@@ -14,7 +14,7 @@ use dsan_ct::volume::Volume;
 use dsan_ct::weights::{ModelCard, load_model_files, load_weights};
 
 use crate::commands::Preset;
-use crate::files::read_volume;
+use crate::files::{Readers, read_volume};
 use crate::outputs::{write_mosaic, write_nifti};
 
 /// Compute backends `dsan predict` can run on.
@@ -75,7 +75,7 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
 
 fn predict_on<B: BurnBackend>(args: &PredictArgs) -> anyhow::Result<()> {
     let device = B::Device::default();
-    let input = read_volume(&args.paths, args.series)?;
+    let input = read_volume(&args.paths, args.series, Readers::AllCores)?;
     let (card, model) = load_model::<B>(args, &device)?;
     let diagnosis = pollster::block_on(diagnose(
         &input.volume,
