@@ -2,8 +2,9 @@
 //! with stage-by-stage progress, on the page's backend (WebGPU or CPU), and
 //! shows the probability, the timings and the attention over the CT.
 //!
-//! Until trained weights ship, the model is the seeded untrained one, and the
-//! page says so next to every number.
+//! The model is the site's own (loaded in the model panel) or, until trained
+//! weights ship, the seeded untrained one, and the page says so next to every
+//! number.
 
 use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
@@ -12,6 +13,7 @@ use serde::Serialize;
 
 use super::compute::{Backend, Compute, CpuBackend, GpuBackend};
 use super::export::download_text;
+use super::models::OwnModel;
 use super::put_rgba;
 use super::self_check::SELF_CHECK_SEED;
 use crate::model::DsanConfig;
@@ -39,14 +41,28 @@ impl ProgressSink for PageProgress {
     }
 }
 
+/// Which model a diagnosis runs.
+#[derive(Clone)]
+enum Choice {
+    /// The untrained network of this architecture, seeded.
+    Seeded(DsanConfig),
+    /// The site's own model.
+    Own(Box<OwnModel>),
+}
+
 async fn run<B: burn::prelude::Backend>(
     backend: Backend,
-    config: DsanConfig,
+    choice: Choice,
     volume: &Volume,
     progress: &mut PageProgress,
 ) -> Result<(DiagnosisReport, Diagnosis), String> {
     let device = B::Device::default();
-    let (card, bytes) = seeded_card(&config, SELF_CHECK_SEED).map_err(|e| e.to_string())?;
+    let (card, bytes) = match choice {
+        Choice::Seeded(config) => {
+            seeded_card(&config, SELF_CHECK_SEED).map_err(|e| e.to_string())?
+        }
+        Choice::Own(own) => (own.card, own.bytes.to_vec()),
+    };
     let model = load_weights::<B>(&card, &bytes, &device).map_err(|e| e.to_string())?;
     let diagnosis = diagnose(
         volume,
@@ -73,6 +89,8 @@ pub fn DiagnosePanel(
     volume: Volume,
     /// The page's backend, once chosen.
     compute: LocalResource<Compute>,
+    /// The site's own model, once loaded.
+    own: ReadSignal<Option<OwnModel>, LocalStorage>,
 ) -> impl IntoView {
     let volume = StoredValue::new_local(volume);
     let (running, set_running) = signal(false);
@@ -84,9 +102,13 @@ pub fn DiagnosePanel(
         let Some(compute) = compute.get_untracked() else {
             return;
         };
-        let config = match preset.get_untracked().as_str() {
-            "tiny" => DsanConfig::tiny(),
-            _ => DsanConfig::web_default(),
+        let choice = match preset.get_untracked().as_str() {
+            "own" => match own.get_untracked() {
+                Some(model) => Choice::Own(Box::new(model)),
+                None => return,
+            },
+            "tiny" => Choice::Seeded(DsanConfig::tiny()),
+            _ => Choice::Seeded(DsanConfig::web_default()),
         };
         set_running.set(true);
         set_result.set(None);
@@ -95,10 +117,10 @@ pub fn DiagnosePanel(
             let volume = volume.get_value();
             let outcome = match compute.backend {
                 Backend::WebGpu => {
-                    run::<GpuBackend>(compute.backend, config, &volume, &mut sink).await
+                    run::<GpuBackend>(compute.backend, choice, &volume, &mut sink).await
                 }
                 Backend::Cpu => {
-                    run::<CpuBackend>(compute.backend, config, &volume, &mut sink).await
+                    run::<CpuBackend>(compute.backend, choice, &volume, &mut sink).await
                 }
             };
             set_progress.set(None);
@@ -110,16 +132,30 @@ pub fn DiagnosePanel(
     view! {
         <section class="diagnose" aria-labelledby="diagnose-title">
             <h3 id="diagnose-title">"Diagnosis"</h3>
-            <p class="warning">
-                "No trained weights are bundled yet: this runs an untrained network with random "
-                "weights (seed " {SELF_CHECK_SEED} "). Its probability means nothing; it shows the "
-                "pipeline working. Not a medical device."
-            </p>
+            {move || if preset.get() == "own" {
+                own.get().map(|m| view! {
+                    <p class="warning">{format!("Model: {} {}. {} Not a medical device.",
+                        m.card.name, m.card.version, m.card.limitations)}</p>
+                }.into_any()).unwrap_or_else(|| ().into_any())
+            } else {
+                view! {
+                    <p class="warning">
+                        "No trained weights are bundled yet: this runs an untrained network with random "
+                        "weights (seed " {SELF_CHECK_SEED} "). Its probability means nothing; it shows the "
+                        "pipeline working. Not a medical device."
+                    </p>
+                }.into_any()
+            }}
             <label for="diagnose-preset">"Network "</label>
             <select id="diagnose-preset" data-testid="diagnose-preset"
                 on:change=move |ev| set_preset.set(event_target_value(&ev))>
-                <option value="web-default" selected>"web default (ResNet-34, 64x128x128)"</option>
-                <option value="tiny">"tiny (quick check)"</option>
+                <option value="web-default" selected>"web default, untrained (ResNet-34, 64x128x128)"</option>
+                <option value="tiny">"tiny, untrained (quick check)"</option>
+                <option value="own" disabled=move || own.get().is_none()>
+                    {move || own.get().map_or_else(
+                        || "your model (load one in the model panel)".to_owned(),
+                        |m| format!("your model: {} {}", m.card.name, m.card.version))}
+                </option>
             </select>
             " "
             <button data-testid="diagnose" on:click=start

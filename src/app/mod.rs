@@ -1,5 +1,6 @@
 //! The web page (wasm32 only): a Leptos client-side app. It shows the
-//! product and its privacy promise, opens a CT (files, folder or .zip),
+//! product and its privacy promise, takes a site's own model, opens a CT
+//! (files, folder, .zip or a bundled sample),
 //! shows the chosen series and diagnoses it, tells which compute backend the
 //! browser offers, and runs a model self-check on it.
 
@@ -7,12 +8,14 @@ mod compute;
 mod diagnose;
 mod drop;
 mod export;
+mod models;
 mod self_check;
 mod study;
 
 use leptos::prelude::*;
 
 use compute::Compute;
+use models::ModelPanel;
 use self_check::SelfCheck;
 use study::StudyPanel;
 
@@ -47,6 +50,7 @@ fn now_ms() -> f64 {
 #[component]
 pub fn App() -> impl IntoView {
     let compute = LocalResource::new(compute::choose);
+    let (own, set_own) = signal_local(None);
     view! {
         <header>
             <h1>"DSAN-CT"</h1>
@@ -62,7 +66,8 @@ pub fn App() -> impl IntoView {
                 </p>
                 <p class="warning">"Research software, not a medical device."</p>
             </section>
-            <StudyPanel compute />
+            <ModelPanel own set_own />
+            <StudyPanel compute own />
             <Suspense fallback=|| view! { <p data-testid="backend-badge" class="badge">"Checking for WebGPU…"</p> }>
                 {move || compute.get().map(|compute| view! { <Backend compute /> })}
             </Suspense>

@@ -13,6 +13,7 @@ use web_sys::{File, FileSystemEntry, HtmlCanvasElement, HtmlInputElement, Respon
 use super::compute::Compute;
 use super::diagnose::DiagnosePanel;
 use super::drop::{dropped_entries, entry_files};
+use super::models::OwnModel;
 use super::{now_ms, put_rgba};
 use crate::dicom::{Study, StudyReader, StudyReport, assemble};
 use crate::render::{Window, axial_rgba};
@@ -97,6 +98,8 @@ fn display_name(file: &File) -> String {
 pub fn StudyPanel(
     /// The page's backend, once chosen.
     compute: LocalResource<Compute>,
+    /// The site's own model, once loaded.
+    own: ReadSignal<Option<OwnModel>, LocalStorage>,
 ) -> impl IntoView {
     let state = StoredValue::new(DropState::default());
     let (progress, set_progress) = signal(None::<String>);
@@ -281,7 +284,7 @@ pub fn StudyPanel(
                 <p data-testid="read-time" data-ms=ms>{format!("Read in {:.0} ms", ms)}</p>
             })}
             {move || loaded.get().map(|l| match l {
-                Ok(loaded) => view! { <VolumeView loaded compute /> }.into_any(),
+                Ok(loaded) => view! { <VolumeView loaded compute own /> }.into_any(),
                 Err(message) => view! { <p class="error" role="alert" data-testid="volume-error">{message}</p> }.into_any(),
             })}
         </section>
@@ -368,6 +371,8 @@ fn VolumeView(
     loaded: Loaded,
     /// The page's backend, once chosen.
     compute: LocalResource<Compute>,
+    /// The site's own model, once loaded.
+    own: ReadSignal<Option<OwnModel>, LocalStorage>,
 ) -> impl IntoView {
     let [depth, rows, columns] = loaded.volume.dims();
     let [dz, dy, dx] = loaded.volume.spacing();
@@ -389,7 +394,7 @@ fn VolumeView(
             <canvas node_ref=canvas data-testid="axial-canvas" width=columns height=rows
                 aria-label="middle axial slice, lung window"
                 style=format!("aspect-ratio: {} / {}", columns as f64 * dx, rows as f64 * dy)></canvas>
-            <DiagnosePanel volume=loaded.volume compute />
+            <DiagnosePanel volume=loaded.volume compute own />
         </div>
     }
 }

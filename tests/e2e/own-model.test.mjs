@@ -1,0 +1,93 @@
+// "Load your own model": a model trained and exported by `dsan` (a tiny
+// network, one epoch on phantoms) is checked in the page and diagnoses a
+// bundled sample with the probability `dsan predict --weights` gives; a
+// weights file that does not match its card is refused with the reason and
+// the page keeps working.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { serveDist, launch, openPage } from './harness.mjs';
+
+const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
+const DSAN = process.env.DSAN_BIN ?? 'dsan';
+const SAMPLES = new URL('../../public/samples/', import.meta.url).pathname;
+const SAMPLE = 'cap-like-1.zip';
+
+let server;
+let card;
+let weights;
+let native;
+before(async () => {
+  server = await serveDist(DIST);
+  const work = mkdtempSync(join(tmpdir(), 'dsan-own-model-'));
+  const run = (args) => execFileSync(DSAN, args, { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
+  run(['phantoms', '--out', join(work, 'data'), '--n', '4', '--seed', '77', '--slices', '40', '--size', '96']);
+  run(['train', '--data', join(work, 'data'), '--preset', 'tiny', '--epochs', '1', '--batch-size', '2', '--out', join(work, 'run')]);
+  card = run(['export', '--run', join(work, 'run'), '--out', join(work, 'model'), '--name', 'site test model', '--synthetic']).trim();
+  weights = join(dirname(card), JSON.parse(readFileSync(card, 'utf8')).weights.file);
+  native = JSON.parse(run(['predict', join(SAMPLES, SAMPLE), '--weights', card])).diagnosis;
+});
+after(async () => {
+  await server?.close();
+});
+
+test('a site model is verified, named and used for the diagnosis; a mismatched one is refused', async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, requests, errors } = await openPage(browser, server.url);
+    await page.locator('[data-testid="backend-badge"][data-backend]').waitFor({ timeout: 60_000 });
+
+    // A weights file that is not the card's (one byte changed): refused, with the reason.
+    const bad = mkdtempSync(join(tmpdir(), 'dsan-bad-model-'));
+    const badWeights = join(bad, weights.split('/').pop());
+    const bytes = readFileSync(weights);
+    bytes[bytes.length >> 1] ^= 0xff;
+    writeFileSync(badWeights, bytes);
+    copyFileSync(card, join(bad, 'card.json'));
+    await page.getByTestId('model-input').setInputFiles([join(bad, 'card.json'), badWeights]);
+    const refusal = page.getByTestId('model-error');
+    await refusal.waitFor({ timeout: 60_000 });
+    assert.match(await refusal.textContent(), /SHA-256 .* the file is corrupted or belongs to another card/);
+    assert.equal(await page.getByTestId('model-loaded').count(), 0, 'nothing loaded');
+
+    // The real pair loads and names itself.
+    await page.getByTestId('model-input').setInputFiles([card, weights]);
+    const loaded = page.getByTestId('model-loaded');
+    await loaded.waitFor({ timeout: 60_000 });
+    assert.match(await loaded.textContent(), /site test model 1\.0\.0/);
+    assert.match(await loaded.textContent(), /synthetic/);
+    assert.equal(await refusal.count(), 0, 'the earlier refusal is cleared');
+
+    await page.getByTestId('sample-menu').selectOption(SAMPLE);
+    await page.getByTestId('volume-info').waitFor({ timeout: 60_000 });
+    await page.getByTestId('diagnose-preset').selectOption('own');
+    await page.getByTestId('diagnose').click();
+    const json = page.getByTestId('diagnosis-json');
+    const failure = page.getByTestId('diagnosis-error');
+    await Promise.race([
+      json.waitFor({ state: 'attached', timeout: 120_000 }),
+      failure.waitFor({ state: 'attached', timeout: 120_000 }).then(async () => {
+        throw new Error(`diagnosis failed: ${await failure.textContent()}`);
+      }),
+    ]);
+    const report = JSON.parse(await json.textContent());
+    assert.equal(report.model, 'site test model');
+    report.diagnosis.probabilities.forEach((p, i) =>
+      assert.ok(Math.abs(p - native.probabilities[i]) <= 1e-3, `probability ${i}: ${p} vs ${native.probabilities[i]}`),
+    );
+    const shown = Number(await page.getByTestId('result-probability').textContent());
+    assert.ok(Math.abs(shown - native.positive_probability) <= 1e-3, `shown ${shown}`);
+
+    for (const r of requests) {
+      assert.equal(new URL(r.url).origin, new URL(server.url).origin, `same origin: ${r.url}`);
+      assert.equal(r.method, 'GET', `GET only: ${r.url}`);
+      assert.ok(!r.url.includes('.mpk'), 'the model file is read locally, never requested');
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
