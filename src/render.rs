@@ -1,6 +1,6 @@
 //! Turning a [`Volume`] into pixels: a window (level and width in HU), the
-//! grayscale RGBA image of an axial slice, and the attention overlay, for the
-//! page's viewer and `dsan predict`'s mosaic.
+//! grayscale RGBA images of axial, coronal and sagittal planes, and the
+//! attention overlay, for the page's viewer and `dsan predict`'s mosaic.
 
 use crate::volume::Volume;
 
@@ -56,6 +56,85 @@ pub fn axial_rgba(volume: &Volume, k: usize, window: Window) -> Option<Vec<u8>> 
             })
             .collect(),
     )
+}
+
+/// A viewing plane through a volume (see `crate::volume` for the layout).
+/// Coronal and sagittal images put the patient's head at the top; sagittal
+/// images have anterior on the left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plane {
+    /// Slices `k`: images of `columns x rows`.
+    Axial,
+    /// Rows `j`: images of `columns x slices`.
+    Coronal,
+    /// Columns `i`: images of `rows x slices`.
+    Sagittal,
+}
+
+impl Plane {
+    /// Number of images along the plane's normal.
+    pub fn count(self, dims: [usize; 3]) -> usize {
+        let [d, h, w] = dims;
+        match self {
+            Self::Axial => d,
+            Self::Coronal => h,
+            Self::Sagittal => w,
+        }
+    }
+
+    /// Image size `[width, height]` in pixels.
+    pub fn image_size(self, dims: [usize; 3]) -> [usize; 2] {
+        let [d, h, w] = dims;
+        match self {
+            Self::Axial => [w, h],
+            Self::Coronal => [w, d],
+            Self::Sagittal => [h, d],
+        }
+    }
+
+    /// Physical size of a pixel `[width, height]` in mm (for the aspect ratio).
+    pub fn pixel_mm(self, spacing: [f64; 3]) -> [f64; 2] {
+        let [dz, dy, dx] = spacing;
+        match self {
+            Self::Axial => [dx, dy],
+            Self::Coronal => [dx, dz],
+            Self::Sagittal => [dy, dz],
+        }
+    }
+
+    /// The voxel `[k, j, i]` at pixel `(x, y)` of image `index`.
+    pub fn voxel(self, dims: [usize; 3], index: usize, x: usize, y: usize) -> [usize; 3] {
+        let top = dims[0].saturating_sub(1);
+        match self {
+            Self::Axial => [index, y, x],
+            Self::Coronal => [top - y, index, x],
+            Self::Sagittal => [top - y, x, index],
+        }
+    }
+}
+
+/// RGBA bytes (row-major, [`Plane::image_size`]) of image `index` of `plane`
+/// in `window`; `None` when `index` is outside the volume.
+pub fn plane_rgba(volume: &Volume, plane: Plane, index: usize, window: Window) -> Option<Vec<u8>> {
+    let dims = volume.dims();
+    if index >= plane.count(dims) {
+        return None;
+    }
+    if plane == Plane::Axial {
+        return axial_rgba(volume, index, window);
+    }
+    let [_, h, w] = dims;
+    let [width, height] = plane.image_size(dims);
+    let v = volume.voxels();
+    let mut out = Vec::with_capacity(width * height * 4);
+    for y in 0..height {
+        for x in 0..width {
+            let [k, j, i] = plane.voxel(dims, index, x, y);
+            let g = window.grey(v[(k * h + j) * w + i]);
+            out.extend([g, g, g, 255]);
+        }
+    }
+    Some(out)
 }
 
 /// The overlay colour of an attention value (0-255): a heat scale from
@@ -119,6 +198,41 @@ pub fn mask_outline(mask: &[u8], rows: usize, columns: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coronal_and_sagittal_images_have_the_head_on_top() {
+        // 3 slices (k = 0 inferior) of 2 rows x 4 columns; HU = 100 k + 10 j + i.
+        let dims = [3, 2, 4];
+        let voxels = (0..24)
+            .map(|x| (100 * (x / 8) + 10 * ((x / 4) % 2) + x % 4) as f32)
+            .collect();
+        let axial = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+        let volume = Volume::new(voxels, dims, [5.0, 1.0, 0.5], [0.0; 3], axial).unwrap();
+        let identity = Window {
+            center: 127.5,
+            width: 255.0,
+        };
+        let greys = |plane: Plane, index: usize| -> Vec<u8> {
+            plane_rgba(&volume, plane, index, identity)
+                .unwrap()
+                .chunks(4)
+                .map(|p| p[0])
+                .collect()
+        };
+        // Coronal row j = 1: top row is the last (most superior) slice.
+        assert_eq!(Plane::Coronal.image_size(dims), [4, 3]);
+        assert_eq!(
+            greys(Plane::Coronal, 1),
+            [210, 211, 212, 213, 110, 111, 112, 113, 10, 11, 12, 13]
+        );
+        // Sagittal column i = 2: anterior (j = 0) on the left.
+        assert_eq!(Plane::Sagittal.image_size(dims), [2, 3]);
+        assert_eq!(greys(Plane::Sagittal, 2), [202, 212, 102, 112, 2, 12]);
+        assert_eq!(Plane::Sagittal.pixel_mm(volume.spacing()), [1.0, 5.0]);
+        assert_eq!(greys(Plane::Axial, 0)[..4], [0, 1, 2, 3]);
+        assert!(plane_rgba(&volume, Plane::Coronal, 2, identity).is_none());
+        assert_eq!(Plane::Coronal.voxel(dims, 1, 3, 0), [2, 1, 3]);
+    }
 
     #[test]
     fn the_lung_window_maps_its_ends_and_clamps_outside() {

@@ -11,6 +11,7 @@ mod export;
 mod models;
 mod self_check;
 mod study;
+mod viewer;
 
 use leptos::prelude::*;
 

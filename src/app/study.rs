@@ -8,15 +8,15 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{File, FileSystemEntry, HtmlCanvasElement, HtmlInputElement, Response};
+use web_sys::{File, FileSystemEntry, HtmlInputElement, Response};
 
 use super::compute::Compute;
 use super::diagnose::DiagnosePanel;
 use super::drop::{dropped_entries, entry_files};
 use super::models::OwnModel;
-use super::{now_ms, put_rgba};
+use super::now_ms;
+use super::viewer::Viewer;
 use crate::dicom::{Study, StudyReader, StudyReport, assemble};
-use crate::render::{Window, axial_rgba};
 use crate::volume::Volume;
 
 /// The volume on screen and what was noticed while assembling it.
@@ -376,13 +376,6 @@ fn VolumeView(
 ) -> impl IntoView {
     let [depth, rows, columns] = loaded.volume.dims();
     let [dz, dy, dx] = loaded.volume.spacing();
-    let canvas = NodeRef::<leptos::html::Canvas>::new();
-    let volume = loaded.volume.clone();
-    Effect::new(move |_| {
-        if let Some(canvas) = canvas.get() {
-            draw_axial(&canvas, &volume, depth / 2);
-        }
-    });
     view! {
         <div class="volume" data-testid="volume">
             <p data-testid="volume-info" data-assemble-ms=loaded.assemble_ms>
@@ -391,18 +384,8 @@ fn VolumeView(
             <ul class="warnings">
                 {loaded.warnings.iter().map(|w| view! { <li>{w.clone()}</li> }).collect_view()}
             </ul>
-            <canvas node_ref=canvas data-testid="axial-canvas" width=columns height=rows
-                aria-label="middle axial slice, lung window"
-                style=format!("aspect-ratio: {} / {}", columns as f64 * dx, rows as f64 * dy)></canvas>
+            <Viewer volume=loaded.volume.clone() />
             <DiagnosePanel volume=loaded.volume compute own />
         </div>
     }
-}
-
-fn draw_axial(canvas: &HtmlCanvasElement, volume: &Volume, k: usize) {
-    let [_, rows, columns] = volume.dims();
-    let Some(rgba) = axial_rgba(volume, k, Window::LUNG) else {
-        return;
-    };
-    put_rgba(canvas, &rgba, columns, rows);
 }

@@ -143,6 +143,49 @@ test('a folder dropped on the page (nested, with a stray file) gives the same st
   assert.deepEqual(errors, []);
 });
 
+test('the three-plane viewer: linked crosshairs, sliders, wheel and window presets', async () => {
+  const { page, errors } = await openPage(browser, server.url);
+  await page.getByTestId('folder-input').setInputFiles(CAP001);
+  await assertDrawn(page, 42);
+  const size = (id) => page.getByTestId(id).evaluate((c) => [c.width, c.height]);
+  assert.deepEqual(await size('coronal-canvas'), [512, 42]);
+  assert.deepEqual(await size('sagittal-canvas'), [512, 42]);
+  // Physical aspect: 42 slices of 8 mm against 512 x 0.59 mm.
+  const ratio = await page.getByTestId('coronal-canvas').evaluate((c) => c.clientWidth / c.clientHeight);
+  assert.ok(Math.abs(ratio - (512 * 0.5898) / (42 * 8)) < 0.05, `coronal aspect ${ratio}`);
+  const value = (id) => page.getByTestId(id).inputValue().then(Number);
+  assert.equal(await value('slice-axial'), 21);
+
+  // A click in the axial view moves the coronal and sagittal views there.
+  const box = await page.getByTestId('axial-canvas').boundingBox();
+  await page.getByTestId('axial-canvas').click({ position: { x: box.width * 0.25, y: box.height * 0.75 } });
+  assert.ok(Math.abs((await value('slice-sagittal')) - 128) <= 1, 'column under the click');
+  assert.ok(Math.abs((await value('slice-coronal')) - 384) <= 1, 'row under the click');
+  assert.equal(await value('slice-axial'), 21, 'the clicked view keeps its slice');
+  await page.getByTestId('axial-canvas').hover({ position: { x: box.width * 0.5, y: box.height * 0.5 } });
+  assert.match(await page.getByTestId('hu-readout').textContent(), /^-?\d+ HU at slice 22, row 25\d, column 25\d$/);
+
+  // Wheel and keyboard page through the slices.
+  await page.mouse.wheel(0, 100);
+  await page.waitForFunction(() => document.querySelector('[data-testid="slice-axial"]').value === '22');
+  await page.getByTestId('slice-axial').focus();
+  await page.keyboard.press('ArrowLeft');
+  await page.keyboard.press('ArrowLeft');
+  assert.equal(await value('slice-axial'), 20);
+
+  // A window preset redraws the image.
+  const checksum = () => page.getByTestId('axial-canvas').evaluate((c) => {
+    const { data } = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+    let sum = 0;
+    for (let i = 0; i < data.length; i += 4) sum += data[i];
+    return sum;
+  });
+  const lung = await checksum();
+  await page.getByTestId('window-preset').selectOption('mediastinum');
+  assert.notEqual(await checksum(), lung);
+  assert.deepEqual(errors, []);
+});
+
 test('a NIfTI volume is read and shown like natively', async () => {
   const file = new URL('../fixtures/nifti/sform_scaled.nii.gz', import.meta.url).pathname;
   const { page, errors } = await openPage(browser, server.url);
