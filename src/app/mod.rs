@@ -39,6 +39,24 @@ fn put_rgba(canvas: &web_sys::HtmlCanvasElement, rgba: &[u8], columns: usize, ro
     }
 }
 
+/// The files chosen in the file input an event came from.
+fn input_files(ev: &leptos::ev::Event) -> Vec<web_sys::File> {
+    use wasm_bindgen::JsCast;
+    ev.target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        .and_then(|input| input.files())
+        .map(|list| (0..list.length()).filter_map(|i| list.get(i)).collect())
+        .unwrap_or_default()
+}
+
+/// The bytes of a file the user picked or dropped (read locally, never sent).
+async fn file_bytes(file: &web_sys::File) -> Result<Vec<u8>, String> {
+    let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+        .await
+        .map_err(|_| format!("{}: the browser could not read the file", file.name()))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
 /// Milliseconds since the page started (`performance.now()`).
 fn now_ms() -> f64 {
     web_sys::window()

@@ -5,14 +5,12 @@
 
 use std::rc::Rc;
 
-use js_sys::Uint8Array;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{File, HtmlInputElement};
+use web_sys::File;
 
 use super::compute::CpuBackend;
+use super::{file_bytes, input_files};
 use crate::weights::{ModelCard, load_weights, parse_card};
 
 /// A site's own model, checked: its card and its weights' bytes.
@@ -22,13 +20,6 @@ pub struct OwnModel {
     pub card: ModelCard,
     /// The weights file, as the card describes it.
     pub bytes: Rc<Vec<u8>>,
-}
-
-async fn bytes_of(file: &File) -> Result<Vec<u8>, String> {
-    let buffer = JsFuture::from(file.array_buffer())
-        .await
-        .map_err(|_| format!("{}: the browser could not read the file", file.name()))?;
-    Ok(Uint8Array::new(&buffer).to_vec())
 }
 
 /// Checks the picked files: exactly one card (.json), and the weights file it names.
@@ -44,7 +35,7 @@ async fn check(files: Vec<File>) -> Result<OwnModel, String> {
         ));
     };
     let card =
-        parse_card(&card_file.name(), &bytes_of(card_file).await?).map_err(|e| e.to_string())?;
+        parse_card(&card_file.name(), &file_bytes(card_file).await?).map_err(|e| e.to_string())?;
     let weights = files
         .iter()
         .find(|f| f.name() == card.weights.file)
@@ -55,7 +46,7 @@ async fn check(files: Vec<File>) -> Result<OwnModel, String> {
                 card.weights.file
             )
         })?;
-    let bytes = bytes_of(weights).await?;
+    let bytes = file_bytes(weights).await?;
     // A full load on the CPU backend: size, SHA-256, layout and every tensor.
     load_weights::<CpuBackend>(&card, &bytes, &Default::default()).map_err(|e| e.to_string())?;
     Ok(OwnModel {
@@ -74,16 +65,7 @@ pub fn ModelPanel(
 ) -> impl IntoView {
     let (error, set_error) = signal(None::<String>);
     let on_files = move |ev: leptos::ev::Event| {
-        let Some(input) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
-        else {
-            return;
-        };
-        let files: Vec<File> = input
-            .files()
-            .map(|list| (0..list.length()).filter_map(|i| list.get(i)).collect())
-            .unwrap_or_default();
+        let files = input_files(&ev);
         set_error.set(None);
         spawn_local(async move {
             match check(files).await {

@@ -8,14 +8,14 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{File, FileSystemEntry, HtmlInputElement, Response};
+use web_sys::{File, FileSystemEntry, Response};
 
 use super::compute::Compute;
 use super::diagnose::DiagnosePanel;
 use super::drop::{dropped_entries, entry_files};
 use super::models::OwnModel;
-use super::now_ms;
 use super::viewer::Viewer;
+use super::{file_bytes, input_files, now_ms};
 use crate::dicom::{Study, StudyReader, StudyReport, assemble};
 use crate::volume::Volume;
 
@@ -73,13 +73,6 @@ async fn fetch_bytes(path: &str) -> Result<Vec<u8>, String> {
     let buffer = JsFuture::from(body)
         .await
         .map_err(|_| fail("the body could not be read"))?;
-    Ok(Uint8Array::new(&buffer).to_vec())
-}
-
-async fn file_bytes(file: &File) -> Result<Vec<u8>, String> {
-    let buffer = JsFuture::from(file.array_buffer())
-        .await
-        .map_err(|_| format!("{}: the browser could not read the file", file.name()))?;
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
@@ -223,16 +216,7 @@ pub fn StudyPanel(
     };
 
     let on_files = move |ev: leptos::ev::Event| {
-        let Some(input) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
-        else {
-            return;
-        };
-        let files: Vec<File> = input
-            .files()
-            .map(|list| (0..list.length()).filter_map(|i| list.get(i)).collect())
-            .unwrap_or_default();
+        let files = input_files(&ev);
         if !files.is_empty() {
             open(Opened::Files(files));
         }

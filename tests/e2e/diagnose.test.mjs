@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { serveDist, launch, openPage } from './harness.mjs';
+import { serveDist, launch, openPage, diagnoseOnPage } from './harness.mjs';
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
 const DSAN = process.env.DSAN_BIN ?? 'dsan';
@@ -71,16 +71,7 @@ for (const webgpu of [true, false]) {
       await page.getByTestId('file-input').setInputFiles(files);
       await page.getByTestId('volume-info').waitFor({ timeout: 120_000 });
       const started = Date.now();
-      await page.getByTestId('diagnose').click();
-      const json = page.getByTestId('diagnosis-json');
-      const failure = page.getByTestId('diagnosis-error');
-      await Promise.race([
-        json.waitFor({ state: 'attached', timeout: 400_000 }),
-        failure.waitFor({ state: 'attached', timeout: 400_000 }).then(async () => {
-          throw new Error(`diagnosis failed: ${await failure.textContent()}`);
-        }),
-      ]);
-      const report = JSON.parse(await json.textContent());
+      const report = await diagnoseOnPage(page, 400_000);
       const ours = report.diagnosis;
       assert.equal(report.backend, backend);
       const timings = ours.timings.map((t) => `${t.stage} ${t.ms.toFixed(0)} ms`).join(', ');

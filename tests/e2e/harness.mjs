@@ -82,3 +82,20 @@ export async function openPage(browser, url) {
   await page.goto(url);
   return { page, requests, errors };
 }
+
+/**
+ * Clicks "Diagnose" and waits for the result (or fails with the page's error
+ * message); returns the report the page publishes as JSON.
+ */
+export async function diagnoseOnPage(page, timeout) {
+  await page.getByTestId('diagnose').click();
+  const json = page.getByTestId('diagnosis-json');
+  const failure = page.getByTestId('diagnosis-error');
+  await Promise.race([
+    json.waitFor({ state: 'attached', timeout }),
+    failure.waitFor({ state: 'attached', timeout }).then(async () => {
+      throw new Error(`diagnosis failed: ${await failure.textContent()}`);
+    }),
+  ]);
+  return JSON.parse(await json.textContent());
+}

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { serveDist, launch, openPage } from './harness.mjs';
+import { serveDist, launch, openPage, diagnoseOnPage } from './harness.mjs';
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
 const DSAN = process.env.DSAN_BIN ?? 'dsan';
@@ -64,16 +64,7 @@ test('a site model is verified, named and used for the diagnosis; a mismatched o
     await page.getByTestId('sample-menu').selectOption(SAMPLE);
     await page.getByTestId('volume-info').waitFor({ timeout: 60_000 });
     await page.getByTestId('diagnose-preset').selectOption('own');
-    await page.getByTestId('diagnose').click();
-    const json = page.getByTestId('diagnosis-json');
-    const failure = page.getByTestId('diagnosis-error');
-    await Promise.race([
-      json.waitFor({ state: 'attached', timeout: 120_000 }),
-      failure.waitFor({ state: 'attached', timeout: 120_000 }).then(async () => {
-        throw new Error(`diagnosis failed: ${await failure.textContent()}`);
-      }),
-    ]);
-    const report = JSON.parse(await json.textContent());
+    const report = await diagnoseOnPage(page, 120_000);
     assert.equal(report.model, 'site test model');
     report.diagnosis.probabilities.forEach((p, i) =>
       assert.ok(Math.abs(p - native.probabilities[i]) <= 1e-3, `probability ${i}: ${p} vs ${native.probabilities[i]}`),

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { serveDist, launch, openPage } from './harness.mjs';
+import { serveDist, launch, openPage, diagnoseOnPage } from './harness.mjs';
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
 const DSAN = process.env.DSAN_BIN ?? 'dsan';
@@ -42,16 +42,8 @@ test('a bundled sample opens from the menu and is diagnosed like natively', asyn
     const info = page.getByTestId('volume-info');
     await info.waitFor({ timeout: 60_000 });
     assert.match(await info.textContent(), /synthetic chest phantom: 48 slices of 160x160/);
-    await page.getByTestId('diagnose').click();
-    const json = page.getByTestId('diagnosis-json');
-    const failure = page.getByTestId('diagnosis-error');
-    await Promise.race([
-      json.waitFor({ state: 'attached', timeout: 300_000 }),
-      failure.waitFor({ state: 'attached', timeout: 300_000 }).then(async () => {
-        throw new Error(`diagnosis failed: ${await failure.textContent()}`);
-      }),
-    ]);
-    const ours = JSON.parse(await json.textContent()).diagnosis;
+    const report = await diagnoseOnPage(page, 300_000);
+    const ours = report.diagnosis;
     ours.probabilities.forEach((p, i) =>
       assert.ok(Math.abs(p - native.probabilities[i]) <= 1e-3, `probability ${i}: ${p} vs ${native.probabilities[i]}`),
     );

@@ -7,6 +7,8 @@ use std::path::Path;
 use std::sync::Once;
 
 use anyhow::anyhow;
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
@@ -33,6 +35,36 @@ fn plot_error<E: std::fmt::Debug>(path: &Path) -> impl FnOnce(E) -> anyhow::Erro
     move |e| anyhow!("{}: {e:?}", path.display())
 }
 
+type Square<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A white chart of [0, 1] x [0, 1] with a caption, labelled axes and the diagonal.
+fn unit_square<'a, 'b>(
+    root: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    path: &Path,
+    caption: &str,
+    [x_desc, y_desc]: [&str; 2],
+) -> anyhow::Result<Square<'a, 'b>> {
+    root.fill(&WHITE).map_err(plot_error(path))?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(54)
+        .build_cartesian_2d(0.0..1.0, 0.0..1.0)
+        .map_err(plot_error(path))?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .draw()
+        .map_err(plot_error(path))?;
+    chart
+        .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.3)))
+        .map_err(plot_error(path))?;
+    Ok(chart)
+}
+
 /// ROC curves of branch U, branch B and the ensemble for the class `positive`.
 pub fn write_roc(
     path: &Path,
@@ -42,26 +74,15 @@ pub fn write_roc(
     register()?;
     let truth: Vec<bool> = predictions.iter().map(|p| p.label == positive).collect();
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(plot_error(path))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("ROC ({} cases)", predictions.len()),
-            ("sans-serif", 22),
-        )
-        .margin(16)
-        .x_label_area_size(44)
-        .y_label_area_size(54)
-        .build_cartesian_2d(0.0..1.0, 0.0..1.0)
-        .map_err(plot_error(path))?;
-    chart
-        .configure_mesh()
-        .x_desc("false positive rate (1 - specificity)")
-        .y_desc("true positive rate (sensitivity)")
-        .draw()
-        .map_err(plot_error(path))?;
-    chart
-        .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.3)))
-        .map_err(plot_error(path))?;
+    let mut chart = unit_square(
+        &root,
+        path,
+        &format!("ROC ({} cases)", predictions.len()),
+        [
+            "false positive rate (1 - specificity)",
+            "true positive rate (sensitivity)",
+        ],
+    )?;
     let models: [(&str, Pick, RGBColor); 3] = [
         ("ensemble", |p| &p.ensemble, BLACK),
         ("branch U", |p| &p.uniform, BLUE),
@@ -103,26 +124,12 @@ pub fn write_reliability(
     let scores: Vec<f64> = predictions.iter().map(|p| p.ensemble[positive]).collect();
     let bins = reliability(&scores, &truth, 10);
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(plot_error(path))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("Calibration of the ensemble ({} cases)", predictions.len()),
-            ("sans-serif", 22),
-        )
-        .margin(16)
-        .x_label_area_size(44)
-        .y_label_area_size(54)
-        .build_cartesian_2d(0.0..1.0, 0.0..1.0)
-        .map_err(plot_error(path))?;
-    chart
-        .configure_mesh()
-        .x_desc("mean predicted probability")
-        .y_desc("observed share positive")
-        .draw()
-        .map_err(plot_error(path))?;
-    chart
-        .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.3)))
-        .map_err(plot_error(path))?;
+    let mut chart = unit_square(
+        &root,
+        path,
+        &format!("Calibration of the ensemble ({} cases)", predictions.len()),
+        ["mean predicted probability", "observed share positive"],
+    )?;
     let points: Vec<(f64, f64)> = bins
         .iter()
         .map(|b| (b.mean_predicted, b.observed))
