@@ -12,7 +12,7 @@ use leptos::task::spawn_local;
 use serde::Serialize;
 
 use super::compute::{Backend, Compute, CpuBackend, GpuBackend};
-use super::export::download_text;
+use super::export::{download_png, download_text};
 use super::models::OwnModel;
 use super::put_rgba;
 use super::self_check::SELF_CHECK_SEED;
@@ -195,9 +195,47 @@ fn DiagnosisView(report: DiagnosisReport, diagnosis: Diagnosis, volume: Volume) 
         .map(|t| format!("{} {:.0} ms", t.stage.label(), t.ms))
         .collect::<Vec<_>>()
         .join(", ");
+    let lines = vec![
+        "DSAN-CT diagnosis report".to_owned(),
+        format!("Probability of {positive}: {probability}"),
+        format!(
+            "Branches (uniform / size-balanced): {:.4} / {:.4}",
+            s.positive_class
+                .map_or(f32::NAN, |c| s.uniform_probabilities[c]),
+            s.positive_class
+                .map_or(f32::NAN, |c| s.balanced_probabilities[c])
+        ),
+        format!(
+            "Decision: {} (threshold {:.2})",
+            s.predicted_class, s.decision.threshold
+        ),
+        format!(
+            "Lungs: {:.0} mL; {:.1}% with high attention",
+            s.lung_volume_ml,
+            100.0 * s.high_attention_fraction
+        ),
+        format!("Model: {}", report.model),
+        format!("Ran on: {}", report.backend),
+        "Made in this browser; nothing was uploaded.".to_owned(),
+        "Research software, not a medical device.".to_owned(),
+    ];
     let canvas = NodeRef::<leptos::html::Canvas>::new();
     let [_, rows, columns] = volume.dims();
     let [_, dy, dx] = volume.spacing();
+    let image_aspect = (rows as f64 * dy) / (columns as f64 * dx);
+    let export_png = move |_| {
+        let Some(overlay) = canvas.get_untracked() else {
+            return;
+        };
+        let lines = lines.clone();
+        spawn_local(async move {
+            let outcome = match report_canvas(&overlay, image_aspect, &lines) {
+                Ok(page) => download_png("dsan-ct-report.png", &page).await,
+                Err(e) => Err(e),
+            };
+            set_export_error.set(outcome.err());
+        });
+    };
     // The slice through the middle of the lungs.
     let k = diagnosis
         .lung_mask
@@ -231,11 +269,70 @@ fn DiagnosisView(report: DiagnosisReport, diagnosis: Diagnosis, volume: Volume) 
             <button data-testid="export-json" on:click=move |_| {
                 set_export_error.set(download_text("dsan-ct-result.json", "application/json", &export_json).err());
             }>"Download the result (JSON)"</button>
+            " "
+            <button data-testid="export-png" on:click=export_png>"Download a report (PNG)"</button>
             " Made in this browser; nothing is uploaded."
         </p>
         {move || export_error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
         <pre data-testid="diagnosis-json" hidden>{json}</pre>
     }
+}
+
+/// Width of the report picture and of its CT image, pixels.
+const REPORT_WIDTH: u32 = 1024;
+const REPORT_IMAGE: u32 = 512;
+
+/// The report picture: the overlay image (at its physical aspect, `height /
+/// width` = `image_aspect`) beside the result's lines of text.
+fn report_canvas(
+    overlay: &web_sys::HtmlCanvasElement,
+    image_aspect: f64,
+    lines: &[String],
+) -> Result<web_sys::HtmlCanvasElement, String> {
+    use wasm_bindgen::JsCast;
+    let fail = |what: &str| format!("making the report: {what}");
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or_else(|| fail("no document"))?;
+    let page: web_sys::HtmlCanvasElement = document
+        .create_element("canvas")
+        .map_err(|_| fail("no canvas"))?
+        .dyn_into()
+        .map_err(|_| fail("no canvas"))?;
+    let image_height = (f64::from(REPORT_IMAGE) * image_aspect).round();
+    let text_height = 40.0 + 28.0 * lines.len() as f64;
+    page.set_width(REPORT_WIDTH);
+    page.set_height(image_height.max(text_height).ceil() as u32 + 32);
+    let context: web_sys::CanvasRenderingContext2d = page
+        .get_context("2d")
+        .ok()
+        .flatten()
+        .and_then(|c| c.dyn_into().ok())
+        .ok_or_else(|| fail("no 2D context"))?;
+    context.set_fill_style_str("#ffffff");
+    context.fill_rect(0.0, 0.0, f64::from(page.width()), f64::from(page.height()));
+    context
+        .draw_image_with_html_canvas_element_and_dw_and_dh(
+            overlay,
+            16.0,
+            16.0,
+            f64::from(REPORT_IMAGE),
+            image_height,
+        )
+        .map_err(|_| fail("drawing the image"))?;
+    context.set_fill_style_str("#111111");
+    for (n, line) in lines.iter().enumerate() {
+        context.set_font(if n == 0 {
+            "bold 22px sans-serif"
+        } else {
+            "16px sans-serif"
+        });
+        let x = f64::from(REPORT_IMAGE) + 40.0;
+        context
+            .fill_text(line, x, 44.0 + 28.0 * n as f64)
+            .map_err(|_| fail("writing the text"))?;
+    }
+    Ok(page)
 }
 
 fn draw_overlay(

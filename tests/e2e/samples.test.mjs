@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serveDist, launch, openPage, diagnoseOnPage } from './harness.mjs';
 
@@ -49,6 +49,20 @@ test('a bundled sample opens from the menu and is diagnosed like natively', asyn
     );
     assert.ok(Math.abs(ours.lung_volume_ml - native.lung_volume_ml) < 1e-6, 'same lung mask');
     await page.screenshot({ path: join(ARTIFACTS, 'sample.png'), fullPage: true });
+
+    // The PNG report is drawn in the page and downloaded from a blob of this origin.
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByTestId('export-png').click(),
+    ]);
+    assert.equal(download.suggestedFilename(), 'dsan-ct-report.png');
+    const png = readFileSync(await download.path());
+    assert.deepEqual([...png.subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10], 'PNG signature');
+    const [width, height] = [png.readUInt32BE(16), png.readUInt32BE(20)];
+    assert.equal(width, 1024);
+    assert.ok(height >= 512, `height ${height}`);
+    assert.ok(png.length > 50_000, `a CT image and text, ${png.length} bytes`);
+    await download.saveAs(join(ARTIFACTS, 'report.png'));
 
     // The sample came from the site itself, as a plain GET.
     const fetched = requests.filter((r) => r.url.endsWith(`/samples/${SAMPLE}`));
