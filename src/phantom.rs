@@ -343,11 +343,12 @@ fn gaussian_blur(voxels: &mut [f32], dims: [usize; 3], spacing: [f64; 3], sigma_
         let total: f32 = weights.iter().sum();
         let n = dims[axis];
         let stride = strides[axis];
-        for start in 0..voxels.len() {
-            // Visit every line along `axis` once, from its first voxel.
-            if !(start / stride).is_multiple_of(n) {
-                continue;
-            }
+        // Every line along `axis` once, from its first voxel: blocks of
+        // `n * stride` voxels, each holding `stride` interleaved lines.
+        let starts = (0..voxels.len())
+            .step_by(n * stride)
+            .flat_map(|block| block..block + stride);
+        for start in starts {
             line.clear();
             line.extend((0..n).map(|t| voxels[start + t * stride]));
             for t in 0..n {

@@ -6,6 +6,8 @@
 //! weights ship, the seeded untrained one, and the page says so next to every
 //! number.
 
+use std::rc::Rc;
+
 use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -59,9 +61,10 @@ async fn run<B: burn::prelude::Backend>(
     let device = B::Device::default();
     let (card, bytes) = match choice {
         Choice::Seeded(config) => {
-            seeded_card(&config, SELF_CHECK_SEED).map_err(|e| e.to_string())?
+            let (card, bytes) = seeded_card(&config, SELF_CHECK_SEED).map_err(|e| e.to_string())?;
+            (card, Rc::new(bytes))
         }
-        Choice::Own(own) => (own.card, own.bytes.to_vec()),
+        Choice::Own(own) => (own.card, own.bytes),
     };
     let model = load_weights::<B>(&card, &bytes, &device).map_err(|e| e.to_string())?;
     let diagnosis = diagnose(
@@ -195,30 +198,51 @@ fn DiagnosisView(report: DiagnosisReport, diagnosis: Diagnosis, volume: Volume) 
         .map(|t| format!("{} {:.0} ms", t.stage.label(), t.ms))
         .collect::<Vec<_>>()
         .join(", ");
-    let lines = vec![
-        "DSAN-CT diagnosis report".to_owned(),
-        format!("Probability of {positive}: {probability}"),
-        format!(
-            "Branches (uniform / size-balanced): {:.4} / {:.4}",
-            s.positive_class
-                .map_or(f32::NAN, |c| s.uniform_probabilities[c]),
-            s.positive_class
-                .map_or(f32::NAN, |c| s.balanced_probabilities[c])
+    // The result's figures, shown on the page and written into the PNG report.
+    let figures: Vec<(&str, String)> = vec![
+        (
+            "Branches (uniform / size-balanced)",
+            format!(
+                "{:.4} / {:.4}",
+                s.positive_class
+                    .map_or(f32::NAN, |c| s.uniform_probabilities[c]),
+                s.positive_class
+                    .map_or(f32::NAN, |c| s.balanced_probabilities[c])
+            ),
         ),
-        format!(
-            "Decision: {} (threshold {:.2})",
-            s.predicted_class, s.decision.threshold
+        (
+            "Decision",
+            format!(
+                "{} (threshold {:.2})",
+                s.predicted_class, s.decision.threshold
+            ),
         ),
-        format!(
-            "Lungs: {:.0} mL; {:.1}% with high attention",
-            s.lung_volume_ml,
-            100.0 * s.high_attention_fraction
+        (
+            "Lungs",
+            format!(
+                "{:.0} mL; {:.1}% with high attention",
+                s.lung_volume_ml,
+                100.0 * s.high_attention_fraction
+            ),
         ),
-        format!("Model: {}", report.model),
-        format!("Ran on: {}", report.backend),
-        "Made in this browser; nothing was uploaded.".to_owned(),
-        "Research software, not a medical device.".to_owned(),
+        ("Model", report.model.clone()),
+        ("Ran on", report.backend.to_owned()),
     ];
+    let lines: Vec<String> = ["DSAN-CT diagnosis report".to_owned()]
+        .into_iter()
+        .chain(std::iter::once(format!(
+            "Probability of {positive}: {probability}"
+        )))
+        .chain(
+            figures
+                .iter()
+                .map(|(label, value)| format!("{label}: {value}")),
+        )
+        .chain([
+            "Made in this browser; nothing was uploaded.".to_owned(),
+            "Research software, not a medical device.".to_owned(),
+        ])
+        .collect();
     let canvas = NodeRef::<leptos::html::Canvas>::new();
     let [_, rows, columns] = volume.dims();
     let [_, dy, dx] = volume.spacing();
@@ -250,16 +274,7 @@ fn DiagnosisView(report: DiagnosisReport, diagnosis: Diagnosis, volume: Volume) 
         <dl data-testid="diagnosis-result">
             <dt>{format!("Probability of {positive}")}</dt>
             <dd data-testid="result-probability">{probability}</dd>
-            <dt>"Branches (uniform / size-balanced)"</dt>
-            <dd>{format!("{:.4} / {:.4}",
-                s.positive_class.map_or(f32::NAN, |c| s.uniform_probabilities[c]),
-                s.positive_class.map_or(f32::NAN, |c| s.balanced_probabilities[c]))}</dd>
-            <dt>"Decision"</dt>
-            <dd>{format!("{} (threshold {:.2})", s.predicted_class, s.decision.threshold)}</dd>
-            <dt>"Lungs"</dt>
-            <dd>{format!("{:.0} mL; {:.1}% with high attention", s.lung_volume_ml, 100.0 * s.high_attention_fraction)}</dd>
-            <dt>"Model"</dt><dd>{report.model.clone()}</dd>
-            <dt>"Ran on"</dt><dd>{report.backend}</dd>
+            {figures.into_iter().map(|(label, value)| view! { <dt>{label}</dt><dd>{value}</dd> }).collect_view()}
             <dt>"Stages"</dt><dd data-testid="stage-timings">{timings}</dd>
         </dl>
         <canvas node_ref=canvas data-testid="overlay-canvas" width=columns height=rows

@@ -136,48 +136,22 @@ pub fn StudyPanel(
         spawn_local(async move {
             let mut reader = StudyReader::default();
             let started = now_ms();
-            let opened_sample = match &opened {
-                Opened::Sample(file) => Some(*file),
-                _ => None,
-            };
-            let picked = match opened {
-                Opened::Files(files) => Some(
-                    files
-                        .into_iter()
-                        .map(|file| (display_name(&file), file))
-                        .collect::<Vec<_>>(),
-                ),
+            let files = match opened {
+                Opened::Files(files) => files
+                    .into_iter()
+                    .map(|file| (display_name(&file), file))
+                    .collect(),
                 Opened::Dropped(entries) => {
                     set_progress.set(Some("Listing the dropped files…".to_owned()));
                     match entry_files(entries).await {
-                        Ok(files) => Some(files),
+                        Ok(files) => files,
                         Err(message) => {
                             set_progress.set(Some(message));
                             return;
                         }
                     }
                 }
-                Opened::Sample(_) => None,
-            };
-            match (picked, opened_sample) {
-                (Some(files), _) => {
-                    let total = files.len();
-                    let mut last_yield = started;
-                    for (i, (name, file)) in files.iter().enumerate() {
-                        // Let the page paint and answer every ~50 ms of work.
-                        if now_ms() - last_yield > YIELD_EVERY_MS {
-                            set_progress
-                                .set(Some(format!("Reading file {} of {total}: {name}", i + 1)));
-                            TimeoutFuture::new(0).await;
-                            last_yield = now_ms();
-                        }
-                        match file_bytes(file).await {
-                            Ok(bytes) => reader.add(name, &bytes),
-                            Err(message) => set_progress.set(Some(message)),
-                        }
-                    }
-                }
-                (None, Some(file)) => {
+                Opened::Sample(file) => {
                     set_progress.set(Some(format!("Loading the sample {file}…")));
                     TimeoutFuture::new(0).await;
                     match fetch_bytes(&format!("samples/{file}")).await {
@@ -187,8 +161,22 @@ pub fn StudyPanel(
                             return;
                         }
                     }
+                    Vec::new()
                 }
-                (None, None) => {}
+            };
+            let total = files.len();
+            let mut last_yield = started;
+            for (i, (name, file)) in files.iter().enumerate() {
+                // Let the page paint and answer every ~50 ms of work.
+                if now_ms() - last_yield > YIELD_EVERY_MS {
+                    set_progress.set(Some(format!("Reading file {} of {total}: {name}", i + 1)));
+                    TimeoutFuture::new(0).await;
+                    last_yield = now_ms();
+                }
+                match file_bytes(file).await {
+                    Ok(bytes) => reader.add(name, &bytes),
+                    Err(message) => set_progress.set(Some(message)),
+                }
             }
             let mut study = reader.finish();
             let default = study.default;

@@ -111,6 +111,9 @@ pub struct TrainOutcome<B: Backend> {
     pub validation: Vec<CasePrediction>,
     /// Every epoch's log, including those of an earlier, resumed run.
     pub log: Vec<EpochLog>,
+    /// Tertiles of the training set's infection ratios (the size bands'
+    /// edges), so held-out cases are banded as in training.
+    pub tertiles: [f64; 2],
 }
 
 type FileRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
@@ -476,6 +479,7 @@ pub fn train<B: AutodiffBackend>(
         best_val_auc: best_val_auc.is_finite().then_some(best_val_auc),
         validation,
         log,
+        tertiles: bands.tertiles,
     })
 }
 

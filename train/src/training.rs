@@ -194,7 +194,7 @@ fn train_on<B: AutodiffBackend>(
     );
     let device = B::Device::default();
     let outcome = train::<B>(&config, &train_cases, &val_cases, out, resume, &device)?;
-    let tertiles = read_tertiles(out)?;
+    let tertiles = outcome.tertiles;
     let validation = (!outcome.validation.is_empty())
         .then(|| evaluate(&outcome.validation, config.positive, 0.5, tertiles));
     let summary = DataSummary {
@@ -227,18 +227,6 @@ fn count_per_class(classes: &[String], cases: &[&PreparedCase]) -> Vec<(String, 
             (name.clone(), n as u64)
         })
         .collect()
-}
-
-/// The infection-ratio tertiles of a run's training set (its sampling.json).
-fn read_tertiles(run: &Path) -> anyhow::Result<[f64; 2]> {
-    #[derive(Deserialize)]
-    struct Sampling {
-        tertiles: [f64; 2],
-    }
-    let path = run.join("sampling.json");
-    let sampling: Sampling =
-        serde_json::from_slice(&std::fs::read(&path).with_context(|| path.display().to_string())?)?;
-    Ok(sampling.tertiles)
 }
 
 /// `dsan cv`: k-fold cross-validation split by patient; each fold trains on
@@ -308,12 +296,7 @@ fn cv_on<B: AutodiffBackend>(options: &TrainOptions, out: &Path, k: usize) -> an
         let dir = out.join(format!("fold-{}", fold + 1));
         let outcome = train::<B>(&config, &train_cases, &val_cases, &dir, false, &device)?;
         let tested = predict_cases(&outcome.model, &config.model, &test, &device)?;
-        per_fold.push(evaluate(
-            &tested,
-            config.positive,
-            0.5,
-            read_tertiles(&dir)?,
-        ));
+        per_fold.push(evaluate(&tested, config.positive, 0.5, outcome.tertiles));
         predictions.extend(tested.into_iter().map(|p| (fold, p)));
     }
     let summary = summarize(&per_fold);
