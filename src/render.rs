@@ -137,33 +137,72 @@ pub fn plane_rgba(volume: &Volume, plane: Plane, index: usize, window: Window) -
     Some(out)
 }
 
-/// The overlay colour of an attention value (0-255): a heat scale from
-/// dark red through orange to light yellow.
-pub fn heat(value: u8) -> [u8; 3] {
-    let t = f32::from(value) / 255.0;
-    let channel = |x: f32| (x.clamp(0.0, 1.0) * 255.0).round() as u8;
-    [
-        channel(0.35 + 1.95 * t),
-        channel(2.0 * t - 0.5),
-        channel(3.0 * t - 2.0),
-    ]
+/// Colour scale of the attention overlay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Colormap {
+    /// Dark red through orange to light yellow.
+    #[default]
+    Heat,
+    /// Blue through cyan, green and yellow to red ("jet").
+    Jet,
+}
+
+impl Colormap {
+    /// The colour of an attention value (0-255).
+    pub fn colour(self, value: u8) -> [u8; 3] {
+        let t = f32::from(value) / 255.0;
+        let channel = |x: f32| (x.clamp(0.0, 1.0) * 255.0).round() as u8;
+        match self {
+            Self::Heat => [
+                channel(0.35 + 1.95 * t),
+                channel(2.0 * t - 0.5),
+                channel(3.0 * t - 2.0),
+            ],
+            Self::Jet => [
+                channel(1.5 - (4.0 * t - 3.0).abs()),
+                channel(1.5 - (4.0 * t - 2.0).abs()),
+                channel(1.5 - (4.0 * t - 1.0).abs()),
+            ],
+        }
+    }
+}
+
+/// How attention is drawn over the CT: pixels at or above `threshold`
+/// (0-255) get the colormap's colour with `opacity` (0 to 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OverlayStyle {
+    /// Colour scale.
+    pub colormap: Colormap,
+    /// Lowest attention drawn, 0-255.
+    pub threshold: u8,
+    /// Opacity of the colour, 0 to 1.
+    pub opacity: f32,
+}
+
+impl Default for OverlayStyle {
+    /// Heat colours over attention >= 0.3, at 45% opacity.
+    fn default() -> Self {
+        Self {
+            colormap: Colormap::Heat,
+            threshold: 77,
+            opacity: 0.45,
+        }
+    }
 }
 
 /// Blends an attention map (`value / 255`, one byte per pixel) over RGBA
-/// pixels: pixels at or above `threshold` get the [`heat`] colour with
-/// `opacity` (0 to 1); `outline` pixels (one byte per pixel, non-zero on the
+/// pixels in `style`; `outline` pixels (one byte per pixel, non-zero on the
 /// lung mask's edge) are drawn in cyan.
 pub fn blend_attention(
     rgba: &mut [u8],
     attention: &[u8],
-    threshold: u8,
-    opacity: f32,
+    style: OverlayStyle,
     outline: Option<&[u8]>,
 ) {
-    let opacity = opacity.clamp(0.0, 1.0);
+    let opacity = style.opacity.clamp(0.0, 1.0);
     for (p, (pixel, &a)) in rgba.chunks_exact_mut(4).zip(attention).enumerate() {
-        if a >= threshold && a > 0 {
-            let colour = heat(a);
+        if a >= style.threshold && a > 0 {
+            let colour = style.colormap.colour(a);
             for c in 0..3 {
                 let mixed = f32::from(pixel[c]) * (1.0 - opacity) + f32::from(colour[c]) * opacity;
                 pixel[c] = mixed.round() as u8;
@@ -173,6 +212,26 @@ pub fn blend_attention(
             pixel[..3].copy_from_slice(&[0, 220, 255]);
         }
     }
+}
+
+/// Image `index` of `plane` from a byte volume of `dims` (an attention map or
+/// a mask on the CT grid), in [`Plane::image_size`] order; `None` when
+/// `index` is outside the volume or `data` does not hold `dims`.
+pub fn plane_bytes(data: &[u8], dims: [usize; 3], plane: Plane, index: usize) -> Option<Vec<u8>> {
+    let [d, h, w] = dims;
+    if index >= plane.count(dims) || data.len() != d * h * w {
+        return None;
+    }
+    let [width, height] = plane.image_size(dims);
+    Some(
+        (0..height)
+            .flat_map(|y| (0..width).map(move |x| (x, y)))
+            .map(|(x, y)| {
+                let [k, j, i] = plane.voxel(dims, index, x, y);
+                data[(k * h + j) * w + i]
+            })
+            .collect(),
+    )
 }
 
 /// The edge of a `columns x rows` mask: inside pixels with a 4-neighbour outside.
@@ -249,12 +308,63 @@ mod tests {
         let mut rgba = vec![100u8; 12];
         let attention = [0u8, 100, 255];
         let outline = [0u8, 0, 1];
-        blend_attention(&mut rgba, &attention, 50, 0.5, Some(&outline));
+        let style = OverlayStyle {
+            colormap: Colormap::Heat,
+            threshold: 50,
+            opacity: 0.5,
+        };
+        blend_attention(&mut rgba, &attention, style, Some(&outline));
         assert_eq!(&rgba[..4], &[100, 100, 100, 100], "below the threshold");
-        let hot = heat(100);
+        let hot = Colormap::Heat.colour(100);
         assert_eq!(rgba[4], ((100.0 + f32::from(hot[0])) / 2.0).round() as u8);
         assert_eq!(&rgba[8..11], &[0, 220, 255], "outline on top");
+        let heat = |v| Colormap::Heat.colour(v);
         assert!(heat(255)[2] > heat(128)[2] && heat(0)[0] > 0);
+        let jet = |v| Colormap::Jet.colour(v);
+        assert!(
+            jet(0)[2] > 100 && jet(0)[0] == 0,
+            "jet starts blue: {:?}",
+            jet(0)
+        );
+        assert!(
+            jet(255)[0] > 100 && jet(255)[2] == 0,
+            "jet ends red: {:?}",
+            jet(255)
+        );
+        assert!(
+            jet(128)[1] == 255,
+            "jet is green in the middle: {:?}",
+            jet(128)
+        );
+    }
+
+    #[test]
+    fn byte_planes_match_the_volume_planes() {
+        let dims = [3, 4, 5];
+        let data: Vec<u8> = (0..60).collect();
+        let volume = Volume::new(
+            data.iter().map(|&v| f32::from(v)).collect(),
+            dims,
+            [1.0; 3],
+            [0.0; 3],
+            [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+        )
+        .unwrap();
+        let window = Window {
+            center: 127.5,
+            width: 255.0,
+        };
+        for plane in [Plane::Axial, Plane::Coronal, Plane::Sagittal] {
+            for index in 0..plane.count(dims) {
+                let bytes = plane_bytes(&data, dims, plane, index).unwrap();
+                let rgba = plane_rgba(&volume, plane, index, window).unwrap();
+                let grey: Vec<u8> = rgba.chunks_exact(4).map(|p| p[0]).collect();
+                let expected: Vec<u8> = bytes.iter().map(|&v| window.grey(f32::from(v))).collect();
+                assert_eq!(grey, expected, "{plane:?} {index}");
+            }
+            assert!(plane_bytes(&data, dims, plane, plane.count(dims)).is_none());
+        }
+        assert!(plane_bytes(&data[1..], dims, Plane::Axial, 0).is_none());
     }
 
     #[test]

@@ -186,15 +186,63 @@ fn truncated_and_random_bytes_give_errors_not_panics() {
 #[test]
 fn a_huge_declared_length_is_an_error_not_an_allocation() {
     let file = "dicom-conformance/pydicom-test_files/CT_small.dcm";
-    let mut bytes = std::fs::read(shared_data().join(file)).unwrap();
+    let bytes = std::fs::read(shared_data().join(file)).unwrap();
     // The PixelData element header: tag (7FE0,0010), VR OW, 2 reserved bytes, length.
     let at = bytes
         .windows(6)
         .position(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'W'])
         .unwrap();
-    for length in [0xFFFF_FFF0_u32, 0x7FFF_FFF0, 1 << 30] {
-        bytes[at + 8..at + 12].copy_from_slice(&length.to_le_bytes());
-        let err = read_file("huge.dcm", &bytes).unwrap_err();
-        assert!(err.to_string().starts_with("huge.dcm"), "{err}");
+    for length in [0xFFFF_FFF0_u32, 0x7FFF_FFF0, 1 << 30, bytes.len() as u32] {
+        let mut huge = bytes.clone();
+        huge[at + 8..at + 12].copy_from_slice(&length.to_le_bytes());
+        let err = read_file("huge.dcm", &huge).unwrap_err();
+        // Refused by the length check, before dicom-rs reserves the value.
+        let expected = format!(
+            "huge.dcm: not a readable DICOM file (element (7FE0,0010) declares {length} bytes but only {} remain in the file)",
+            bytes.len() - at - 12
+        );
+        assert_eq!(err.to_string(), expected);
     }
+    // The same in the file meta group: (0002,0001) OB, a 4-byte length.
+    let meta = bytes
+        .windows(6)
+        .position(|w| w == [0x02, 0x00, 0x01, 0x00, b'O', b'B'])
+        .unwrap();
+    let mut huge = bytes.clone();
+    huge[meta + 8..meta + 12].copy_from_slice(&0x7FFF_FFF0_u32.to_le_bytes());
+    let err = read_file("meta.dcm", &huge).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("element (0002,0001) declares 2147483632 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_huge_length_inside_a_deflated_data_set_is_refused() {
+    use std::io::{Read, Write};
+    let file = "dicom-conformance/pydicom-test_files/image_dfl.dcm";
+    let bytes = std::fs::read(shared_data().join(file)).unwrap();
+    assert!(read_file(file, &bytes).is_ok());
+    // Preamble, "DICM", then (0002,0000) UL: its value is the meta group's length.
+    let group = u32::from_le_bytes(bytes[140..144].try_into().unwrap()) as usize;
+    let body = 144 + group;
+    let mut inflated = Vec::new();
+    flate2::read::DeflateDecoder::new(&bytes[body..])
+        .read_to_end(&mut inflated)
+        .unwrap();
+    let at = inflated
+        .windows(6)
+        .position(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'B'])
+        .unwrap();
+    inflated[at + 8..at + 12].copy_from_slice(&0x7FFF_FFF0_u32.to_le_bytes());
+    let mut deflater =
+        flate2::write::DeflateEncoder::new(bytes[..body].to_vec(), flate2::Compression::fast());
+    deflater.write_all(&inflated).unwrap();
+    let err = read_file("huge_dfl.dcm", &deflater.finish().unwrap()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("element (7FE0,0010) declares 2147483632 bytes"),
+        "{err}"
+    );
 }

@@ -21,7 +21,7 @@ use super::self_check::SELF_CHECK_SEED;
 use crate::model::DsanConfig;
 use crate::pipeline::{DecisionConfig, Diagnosis, DiagnosisSummary, ProgressSink, Stage, diagnose};
 use crate::probe::seeded_card;
-use crate::render::{Window, axial_rgba, blend_attention, mask_outline};
+use crate::render::{OverlayStyle, Window, axial_rgba, blend_attention, mask_outline};
 use crate::volume::Volume;
 use crate::weights::load_weights;
 
@@ -94,11 +94,14 @@ pub fn DiagnosePanel(
     compute: LocalResource<Compute>,
     /// The site's own model, once loaded.
     own: ReadSignal<Option<OwnModel>, LocalStorage>,
+    /// Receives each new diagnosis (for the viewer's overlay).
+    set_diagnosis: WriteSignal<Option<Rc<Diagnosis>>, LocalStorage>,
 ) -> impl IntoView {
     let volume = StoredValue::new_local(volume);
     let (running, set_running) = signal(false);
     let (progress, set_progress) = signal(None::<String>);
-    let (result, set_result) = signal_local(None::<Result<(DiagnosisReport, Diagnosis), String>>);
+    let (result, set_result) =
+        signal_local(None::<Result<(DiagnosisReport, Rc<Diagnosis>), String>>);
     let (preset, set_preset) = signal("web-default".to_owned());
 
     let start = move |_| {
@@ -115,6 +118,7 @@ pub fn DiagnosePanel(
         };
         set_running.set(true);
         set_result.set(None);
+        set_diagnosis.set(None);
         spawn_local(async move {
             let mut sink = PageProgress(set_progress);
             let volume = volume.get_value();
@@ -127,6 +131,10 @@ pub fn DiagnosePanel(
                 }
             };
             set_progress.set(None);
+            let outcome = outcome.map(|(report, diagnosis)| (report, Rc::new(diagnosis)));
+            if let Ok((_, diagnosis)) = &outcome {
+                set_diagnosis.set(Some(Rc::clone(diagnosis)));
+            }
             set_result.set(Some(outcome));
             set_running.set(false);
         });
@@ -180,7 +188,11 @@ pub fn DiagnosePanel(
 
 /// The result: probabilities, decision, lung figures, timings and the overlay.
 #[component]
-fn DiagnosisView(report: DiagnosisReport, diagnosis: Diagnosis, volume: Volume) -> impl IntoView {
+fn DiagnosisView(
+    report: DiagnosisReport,
+    diagnosis: Rc<Diagnosis>,
+    volume: Volume,
+) -> impl IntoView {
     let s = report.diagnosis.clone();
     let json = serde_json::to_string(&report).unwrap_or_default();
     let export_json = serde_json::to_string_pretty(&report).unwrap_or_default();
@@ -369,8 +381,7 @@ fn draw_overlay(
     blend_attention(
         &mut rgba,
         &diagnosis.attention.ensemble[k * plane..(k + 1) * plane],
-        77,
-        0.45,
+        OverlayStyle::default(),
         Some(&outline),
     );
     put_rgba(canvas, &rgba, columns, rows);

@@ -81,7 +81,7 @@ pub fn App() -> impl IntoView {
                 <p data-testid="privacy-statement">
                     "Nothing you open here leaves this computer: the page runs entirely in your "
                     "browser and only loads its own files from this site. No upload, no analytics, "
-                    "no third-party content."
+                    "no third-party content. After the first visit the page also works offline."
                 </p>
                 <p class="warning">"Research software, not a medical device."</p>
             </section>

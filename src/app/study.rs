@@ -348,6 +348,7 @@ fn VolumeView(
 ) -> impl IntoView {
     let [depth, rows, columns] = loaded.volume.dims();
     let [dz, dy, dx] = loaded.volume.spacing();
+    let (diagnosis, set_diagnosis) = signal_local(None);
     view! {
         <div class="volume" data-testid="volume">
             <p data-testid="volume-info" data-assemble-ms=loaded.assemble_ms>
@@ -356,8 +357,8 @@ fn VolumeView(
             <ul class="warnings">
                 {loaded.warnings.iter().map(|w| view! { <li>{w.clone()}</li> }).collect_view()}
             </ul>
-            <Viewer volume=loaded.volume.clone() />
-            <DiagnosePanel volume=loaded.volume compute own />
+            <Viewer volume=loaded.volume.clone() diagnosis />
+            <DiagnosePanel volume=loaded.volume compute own set_diagnosis />
         </div>
     }
 }

@@ -9,6 +9,7 @@
 mod error;
 #[cfg(not(target_arch = "wasm32"))]
 mod files;
+mod lengths;
 mod report;
 mod series;
 mod slice;
@@ -17,6 +18,7 @@ mod study;
 pub use error::DicomError;
 #[cfg(not(target_arch = "wasm32"))]
 pub use files::read_paths;
+pub use lengths::LengthError;
 pub use report::{SeriesReport, StudyReport, VolumeReport};
 pub use series::{
     AssembledSeries, MAX_VOLUME_BYTES, MIN_SLICES, Series, SeriesError, SeriesSummary, assemble,

@@ -12,6 +12,7 @@ use dicom_pixeldata::{ConvertOptions, DecodedPixelData, ModalityLutOption, Pixel
 use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
 
 use super::error::DicomError;
+use super::lengths;
 
 /// HU given to padding pixels (outside the reconstructed field of view): air.
 pub const PADDING_HU: f32 = -1024.0;
@@ -80,6 +81,10 @@ pub struct Slice {
 /// file meta group, a bare data set in implicit or explicit VR little endian
 /// (what some old archives and CD exports hold) if that reads as an image.
 fn open(file: &str, bytes: &[u8]) -> Result<DefaultDicomObject, DicomError> {
+    lengths::check_file(bytes).map_err(|error| DicomError::NotDicom {
+        file: file.to_owned(),
+        reason: error.to_string(),
+    })?;
     OpenFileOptions::new()
         .read_preamble(ReadPreamble::Auto)
         .from_reader(bytes)
@@ -109,6 +114,7 @@ fn bare_dataset(bytes: &[u8]) -> Option<DefaultDicomObject> {
         return None;
     };
     let ts = TransferSyntaxRegistry.get(uid)?;
+    lengths::check_dataset(bytes, 0, ts).ok()?;
     let obj = InMemDicomObject::read_dataset_with_ts(bytes, ts).ok()?;
     if obj.get(tags::PIXEL_DATA).is_none() || obj.get(tags::ROWS).is_none() {
         return None;

@@ -18,8 +18,12 @@ const TYPES = {
   '.webmanifest': 'application/manifest+json',
 };
 
-/** Serves `dir` on 127.0.0.1 (a free port); resolves to { url, close, hits }. */
-export async function serveDist(dir) {
+/**
+ * Serves `dir` on 127.0.0.1 (`port`, or a free one); resolves to
+ * { url, close, hits }. `close` also drops open keep-alive connections, so
+ * the site is then down.
+ */
+export async function serveDist(dir, port = 0) {
   const hits = [];
   const server = createServer(async (req, res) => {
     hits.push({ method: req.method, url: req.url });
@@ -38,12 +42,15 @@ export async function serveDist(dir) {
       res.writeHead(404).end();
     }
   });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
-    url: `http://127.0.0.1:${port}/`,
+    url: `http://127.0.0.1:${server.address().port}/`,
     hits,
-    close: () => new Promise((resolve) => server.close(resolve)),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(resolve);
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -64,17 +71,20 @@ export async function launch({ webgpu }) {
 }
 
 /**
- * Opens the page and records every request and every page error / console
- * error. Returns { page, requests, errors }.
+ * Opens the page in a fresh context (no service worker or cache from another
+ * test) and records every request, the page's and its service worker's
+ * (`worker: true`), and every page error / console error. Returns
+ * { page, requests, errors }.
  */
 export async function openPage(browser, url) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const requests = [];
   const errors = [];
-  page.on('request', (r) =>
-    requests.push({ url: r.url(), method: r.method(), body: r.postDataBuffer() }),
-  );
+  const record = (r, worker) =>
+    requests.push({ url: r.url(), method: r.method(), body: r.postDataBuffer(), worker });
+  page.on('request', (r) => record(r, false));
+  context.on('request', (r) => r.serviceWorker() && record(r, true));
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
     if (m.type() === 'error') errors.push(`console: ${m.text()}`);

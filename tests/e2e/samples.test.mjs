@@ -49,6 +49,7 @@ test('a bundled sample opens from the menu and is diagnosed like natively', asyn
     );
     assert.ok(Math.abs(ours.lung_volume_ml - native.lung_volume_ml) < 1e-6, 'same lung mask');
     await page.screenshot({ path: join(ARTIFACTS, 'sample.png'), fullPage: true });
+    await checkViewerOverlay(page);
 
     // The PNG report is drawn in the page and downloaded from a blob of this origin.
     const [download] = await Promise.all([
@@ -64,8 +65,9 @@ test('a bundled sample opens from the menu and is diagnosed like natively', asyn
     assert.ok(png.length > 50_000, `a CT image and text, ${png.length} bytes`);
     await download.saveAs(join(ARTIFACTS, 'report.png'));
 
-    // The sample came from the site itself, as a plain GET.
-    const fetched = requests.filter((r) => r.url.endsWith(`/samples/${SAMPLE}`));
+    // The sample came from the site itself, as a plain GET (the service
+    // worker's own copy, fetched when it installs, is not the page's).
+    const fetched = requests.filter((r) => !r.worker && r.url.endsWith(`/samples/${SAMPLE}`));
     assert.equal(fetched.length, 1, 'the sample was fetched once');
     for (const r of requests) {
       assert.equal(new URL(r.url).origin, new URL(server.url).origin, `same origin: ${r.url}`);
@@ -76,3 +78,65 @@ test('a bundled sample opens from the menu and is diagnosed like natively', asyn
     await browser.close();
   }
 });
+
+/** Pixels of a viewer canvas that are coloured (not grey), and the cyan ones. */
+function colours(page, plane) {
+  return page.getByTestId(`${plane}-canvas`).evaluate((c) => {
+    const { data } = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+    let coloured = 0;
+    let cyan = 0;
+    let sum = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      const [r, g, b] = [data[i], data[i + 1], data[i + 2]];
+      if (Math.max(r, g, b) - Math.min(r, g, b) > 20) coloured += 1;
+      if (r === 0 && g === 220 && b === 255) cyan += 1;
+      sum += r + 3 * g + 7 * b;
+    }
+    return { coloured, cyan, sum };
+  });
+}
+
+/** After a diagnosis the viewer overlays attention on all three planes, as its controls say. */
+async function checkViewerOverlay(page) {
+  await page.getByTestId('overlay-controls').waitFor();
+  // The sagittal view through the right lung (it starts on the midline).
+  const box = await page.getByTestId('axial-canvas').boundingBox();
+  await page.getByTestId('axial-canvas').click({ position: { x: box.width * 0.3, y: box.height * 0.5 } });
+  const planes = ['axial', 'coronal', 'sagittal'];
+  const all = () => Promise.all(planes.map((p) => colours(page, p)));
+  const shown = await all();
+  await page.getByTestId('overlay-toggle').uncheck();
+  const hidden = await all();
+  planes.forEach((p, n) =>
+    assert.ok(shown[n].coloured > hidden[n].coloured + 50, `${p}: ${shown[n].coloured} coloured pixels vs ${hidden[n].coloured} without the overlay`),
+  );
+  await page.getByTestId('overlay-toggle').check();
+  assert.deepEqual(await all(), shown, 'the overlay comes back as it was');
+
+  // A higher threshold draws fewer pixels; zero opacity draws none.
+  await page.getByTestId('overlay-threshold').fill('90');
+  const high = await all();
+  planes.forEach((p, n) => assert.ok(high[n].coloured < shown[n].coloured, `${p}: threshold 0.9 draws less`));
+  await page.getByTestId('overlay-opacity').fill('0');
+  assert.deepEqual((await all()).map((c) => c.coloured), hidden.map((c) => c.coloured), 'opacity 0');
+  await page.getByTestId('overlay-opacity').fill('45');
+  await page.getByTestId('overlay-threshold').fill('30');
+  assert.deepEqual(await all(), shown, 'back to the defaults');
+
+  // Each branch's map, another colormap and the lung outline change the picture.
+  await page.getByTestId('overlay-map').selectOption('uniform');
+  const uniform = await all();
+  await page.getByTestId('overlay-map').selectOption('balanced');
+  const balanced = await all();
+  assert.notDeepEqual(uniform.map((c) => c.sum), balanced.map((c) => c.sum), 'the two branches differ');
+  await page.getByTestId('overlay-map').selectOption('ensemble');
+  await page.getByTestId('overlay-colormap').selectOption('jet');
+  const jet = await all();
+  planes.forEach((p, n) => assert.notEqual(jet[n].sum, shown[n].sum, `${p}: jet colours`));
+  await page.getByTestId('overlay-colormap').selectOption('heat');
+  assert.ok(shown.every((c) => c.cyan === 0), 'no outline by default');
+  await page.getByTestId('outline-toggle').check();
+  const outlined = await all();
+  planes.forEach((p, n) => assert.ok(outlined[n].cyan > 20, `${p}: lung outline drawn (${outlined[n].cyan} px)`));
+  await page.getByTestId('outline-toggle').uncheck();
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use dsan_ct::pipeline::Diagnosis;
-use dsan_ct::render::{Window, axial_rgba, blend_attention, mask_outline};
+use dsan_ct::render::{OverlayStyle, Window, axial_rgba, blend_attention, mask_outline};
 use dsan_ct::volume::Volume;
 use ndarray::Array3;
 use nifti::{NiftiHeader, writer::WriterOptions};
@@ -75,7 +75,12 @@ pub fn write_mosaic(path: &Path, volume: &Volume, diagnosis: &Diagnosis) -> anyh
             w,
         );
         let attention = &diagnosis.attention.ensemble[k * plane..(k + 1) * plane];
-        blend_attention(&mut rgba, attention, 77, 0.45, Some(&outline));
+        blend_attention(
+            &mut rgba,
+            attention,
+            OverlayStyle::default(),
+            Some(&outline),
+        );
         let (tx, ty) = ((tile % MOSAIC_COLUMNS) * w, (tile / MOSAIC_COLUMNS) * h);
         for j in 0..h {
             let start = ((ty + j) * width + tx) * 4;

@@ -1,0 +1,196 @@
+//! Declared value lengths checked against the file's size before dicom-rs
+//! reads the file. dicom-rs reserves and zero-fills a value's declared length
+//! before it reads the value, so a 2 KB file that declares a 2 GB value would
+//! take 2 GB of memory first (in the page, for good: WebAssembly memory never
+//! shrinks). Here the file is walked element by element with dicom-rs' own
+//! header decoders, jumping over values instead of loading them.
+
+use std::io::Read;
+
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::{tags, uids};
+use dicom_encoding::Codec;
+use dicom_encoding::TransferSyntax;
+use dicom_encoding::decode::Decode;
+use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
+use flate2::read::DeflateDecoder;
+
+use super::study::MAX_ENTRY_BYTES;
+
+/// An item of a sequence or a fragment of encapsulated pixel data.
+const ITEM: Tag = Tag(0xFFFE, 0xE000);
+/// The end of a sequence or of encapsulated pixel data.
+const SEQUENCE_DELIMITATION: Tag = Tag(0xFFFE, 0xE0DD);
+
+/// Why a file's declared lengths cannot be trusted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LengthError {
+    /// A value whose declared length runs past the end of the file.
+    #[error("element {tag} declares {length} bytes but only {remaining} remain in the file")]
+    PastEnd {
+        /// The element (or item: `(FFFE,E000)`) that declares the length.
+        tag: Tag,
+        /// The declared length in bytes.
+        length: u32,
+        /// Bytes left in the file after the element's header.
+        remaining: u64,
+    },
+    /// The data set's structure cannot be followed to check its lengths.
+    #[error("its elements cannot be followed ({reason})")]
+    Unchecked {
+        /// The parser's message.
+        reason: String,
+    },
+    /// A deflated data set that inflates past [`MAX_ENTRY_BYTES`].
+    #[error("the deflated data set inflates to more than {MAX_ENTRY_BYTES} bytes")]
+    Inflated,
+}
+
+/// Checks a Part 10 file (with or without its 128-byte preamble): every
+/// element of the file meta group, then every element, sequence and item of
+/// the data set in the meta group's transfer syntax. A file that is not
+/// DICOM or names an unknown transfer syntax is left for dicom-rs to report;
+/// a data set whose headers cannot all be decoded is refused. A deflated data set is
+/// inflated (up to [`MAX_ENTRY_BYTES`]) and walked as explicit VR little endian.
+pub fn check_file(bytes: &[u8]) -> Result<(), LengthError> {
+    let start = if bytes.get(128..132) == Some(b"DICM") {
+        132
+    } else if bytes.starts_with(b"DICM") {
+        4
+    } else {
+        return Ok(());
+    };
+    let Some((body, uid)) = check_meta(bytes, start)? else {
+        return Ok(());
+    };
+    let Some(ts) = TransferSyntaxRegistry.get(uid.trim_end_matches(['\0', ' '])) else {
+        return Ok(());
+    };
+    if !matches!(ts.codec(), Codec::Dataset(_)) {
+        return check_dataset(bytes, body, ts);
+    }
+    let mut inflated = Vec::new();
+    // A damaged stream is walked as far as it inflates: dicom-rs reads that far too.
+    let _ = DeflateDecoder::new(&bytes[body..])
+        .take(MAX_ENTRY_BYTES + 1)
+        .read_to_end(&mut inflated);
+    if inflated.len() as u64 > MAX_ENTRY_BYTES {
+        return Err(LengthError::Inflated);
+    }
+    match TransferSyntaxRegistry.get(uids::EXPLICIT_VR_LITTLE_ENDIAN) {
+        Some(explicit) => check_dataset(&inflated, 0, explicit),
+        None => Ok(()),
+    }
+}
+
+/// Checks a data set that starts at `start` and is encoded in `ts`: every
+/// header is decoded with the transfer syntax' own decoder; sequences, their
+/// items and encapsulated pixel data are walked into, every other value is
+/// jumped over once its length is checked.
+pub fn check_dataset(bytes: &[u8], start: usize, ts: &TransferSyntax) -> Result<(), LengthError> {
+    let Some(decoder) = ts.decoder() else {
+        return Ok(());
+    };
+    let mut rest = bytes.get(start..).unwrap_or_default();
+    // Inside encapsulated pixel data, items hold fragments, not data sets.
+    let mut in_fragments = false;
+    while !rest.is_empty() {
+        let mut source: &[u8] = rest;
+        // dicom-rs' full reader may read on where this one stops, so a data
+        // set whose lengths cannot all be checked is not handed to it.
+        let (header, _) =
+            decoder
+                .decode_header(&mut source)
+                .map_err(|error| LengthError::Unchecked {
+                    reason: error.to_string(),
+                })?;
+        let tag = header.tag;
+        match header.len.get() {
+            None if tag != ITEM && header.vr != VR::SQ && header.vr != VR::UN => {
+                in_fragments = true;
+            }
+            None => {}
+            Some(length) => {
+                let remaining = source.len();
+                if length as usize > remaining {
+                    return Err(LengthError::PastEnd {
+                        tag,
+                        length,
+                        remaining: remaining as u64,
+                    });
+                }
+                if tag == SEQUENCE_DELIMITATION {
+                    in_fragments = false;
+                }
+                let walk_into = header.vr == VR::SQ || (tag == ITEM && !in_fragments);
+                if !walk_into {
+                    source = &source[read_by_dicom_rs(header.vr, length)..];
+                }
+            }
+        }
+        rest = source;
+    }
+    Ok(())
+}
+
+/// How many bytes of a `length`-byte value of `vr` dicom-rs reads: numbers
+/// are read whole, so a length that is not a multiple of the number's size
+/// leaves its last bytes to be read as the next header (dicom-rs 0.10), and
+/// this walk must go on from where dicom-rs will.
+fn read_by_dicom_rs(vr: VR, length: u32) -> usize {
+    let size = match vr {
+        VR::US | VR::OW | VR::SS => 2,
+        VR::AT | VR::FL | VR::OF | VR::SL | VR::OL | VR::UL => 4,
+        VR::FD | VR::OD | VR::SV | VR::OV | VR::UV => 8,
+        _ => 1,
+    };
+    (length - length % size) as usize
+}
+
+/// Walks the file meta group (explicit VR little endian) from `start` as
+/// dicom-rs reads it: the group length element, then elements until that
+/// many bytes are read, whatever their tags. Returns where the data set
+/// starts and the transfer syntax UID, or `None` when the group is too
+/// damaged for dicom-rs to read either.
+fn check_meta(bytes: &[u8], start: usize) -> Result<Option<(usize, String)>, LengthError> {
+    let decoder = dicom_encoding::decode::file_header_decoder();
+    let mut at = start;
+    let mut group_end = None;
+    let mut uid = None;
+    while group_end.is_none_or(|end| at < end) {
+        let Some(mut rest) = bytes.get(at..) else {
+            return Ok(None);
+        };
+        let Ok((header, header_len)) = decoder.decode_header(&mut rest) else {
+            return Ok(None);
+        };
+        let Some(length) = header.len.get() else {
+            return Ok(None);
+        };
+        let value = at + header_len;
+        let remaining = bytes.len().saturating_sub(value);
+        if length as usize > remaining {
+            return Err(LengthError::PastEnd {
+                tag: header.tag,
+                length,
+                remaining: remaining as u64,
+            });
+        }
+        let end = value + length as usize;
+        match (group_end, header.tag) {
+            (None, tags::FILE_META_INFORMATION_GROUP_LENGTH) if length == 4 => {
+                let mut group = [0; 4];
+                group.copy_from_slice(&bytes[value..end]);
+                group_end = Some(end + u32::from_le_bytes(group) as usize);
+            }
+            (None, _) => return Ok(None),
+            (_, tags::TRANSFER_SYNTAX_UID) => {
+                uid = Some(String::from_utf8_lossy(&bytes[value..end]).into_owned());
+            }
+            _ => {}
+        }
+        at = end;
+    }
+    Ok(uid.map(|uid| (at, uid)))
+}
