@@ -162,6 +162,14 @@ fn truncated_and_random_bytes_give_errors_not_panics() {
     let file = "dicom-conformance/pydicom-test_files/CT_small.dcm";
     let bytes = std::fs::read(root.join(file)).unwrap();
     assert!(read_file(file, &bytes).is_ok());
+    // One to three stray bytes after the data set (too short for a tag) are
+    // ignored, as dicom-rs ignores them; from four on dicom-rs reads a tag.
+    for extra in 1..4 {
+        let mut padded = bytes.clone();
+        padded.resize(bytes.len() + extra, 0);
+        let read = read_file(file, &padded);
+        assert!(read.is_ok(), "{extra} trailing bytes: {:?}", read.err());
+    }
     for cut in (0..bytes.len()).step_by(97).chain([bytes.len() - 1]) {
         if let Ok(slices) = read_file("cut.dcm", &bytes[..cut]) {
             // A cut inside trailing padding may still hold a whole image.

@@ -21,6 +21,8 @@ use super::study::MAX_ENTRY_BYTES;
 const ITEM: Tag = Tag(0xFFFE, 0xE000);
 /// The end of a sequence or of encapsulated pixel data.
 const SEQUENCE_DELIMITATION: Tag = Tag(0xFFFE, 0xE0DD);
+/// Bytes in the longest element header (explicit VR with a 4-byte length).
+const LONGEST_HEADER: usize = 12;
 
 /// Why a file's declared lengths cannot be trusted.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -98,13 +100,17 @@ pub fn check_dataset(bytes: &[u8], start: usize, ts: &TransferSyntax) -> Result<
     while !rest.is_empty() {
         let mut source: &[u8] = rest;
         // dicom-rs' full reader may read on where this one stops, so a data
-        // set whose lengths cannot all be checked is not handed to it.
-        let (header, _) =
-            decoder
-                .decode_header(&mut source)
-                .map_err(|error| LengthError::Unchecked {
+        // set whose lengths cannot all be checked is not handed to it; a few
+        // trailing bytes, too short for any header, declare nothing.
+        let header = match decoder.decode_header(&mut source) {
+            Ok((header, _)) => header,
+            Err(_) if rest.len() < LONGEST_HEADER => break,
+            Err(error) => {
+                return Err(LengthError::Unchecked {
                     reason: error.to_string(),
-                })?;
+                });
+            }
+        };
         let tag = header.tag;
         match header.len.get() {
             None if tag != ITEM && header.vr != VR::SQ && header.vr != VR::UN => {
