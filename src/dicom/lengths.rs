@@ -55,7 +55,7 @@ pub enum LengthError {
 /// DICOM or names an unknown transfer syntax is left for dicom-rs to report;
 /// a data set whose headers cannot all be decoded is refused. A deflated data set is
 /// inflated (up to [`MAX_ENTRY_BYTES`]) and walked as explicit VR little endian.
-pub fn check_file(bytes: &[u8]) -> Result<(), LengthError> {
+pub(super) fn check_file(bytes: &[u8]) -> Result<(), LengthError> {
     let start = if bytes.get(128..132) == Some(b"DICM") {
         132
     } else if bytes.starts_with(b"DICM") {
@@ -90,7 +90,11 @@ pub fn check_file(bytes: &[u8]) -> Result<(), LengthError> {
 /// header is decoded with the transfer syntax' own decoder; sequences, their
 /// items and encapsulated pixel data are walked into, every other value is
 /// jumped over once its length is checked.
-pub fn check_dataset(bytes: &[u8], start: usize, ts: &TransferSyntax) -> Result<(), LengthError> {
+pub(super) fn check_dataset(
+    bytes: &[u8],
+    start: usize,
+    ts: &TransferSyntax,
+) -> Result<(), LengthError> {
     let Some(decoder) = ts.decoder() else {
         return Ok(());
     };

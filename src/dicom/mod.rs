@@ -18,7 +18,6 @@ mod study;
 pub use error::DicomError;
 #[cfg(not(target_arch = "wasm32"))]
 pub use files::read_paths;
-pub use lengths::LengthError;
 pub use report::{SeriesReport, StudyReport, VolumeReport};
 pub use series::{
     AssembledSeries, MAX_VOLUME_BYTES, MIN_SLICES, Series, SeriesError, SeriesSummary, assemble,

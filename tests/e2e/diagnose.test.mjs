@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { serveDist, launch, openPage, diagnoseOnPage } from './harness.mjs';
+import { serveDist, launch, openPage, diagnoseOnPage, assertPrivate } from './harness.mjs';
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
 const DSAN = process.env.DSAN_BIN ?? 'dsan';
@@ -109,10 +109,7 @@ for (const webgpu of [true, false]) {
       assert.equal(download.suggestedFilename(), 'dsan-ct-result.json');
       assert.deepEqual(JSON.parse(readFileSync(await download.path(), 'utf8')), report);
 
-      for (const r of requests) {
-        assert.equal(new URL(r.url).origin, new URL(server.url).origin, `same origin: ${r.url}`);
-        assert.equal(r.method, 'GET', `GET only: ${r.url}`);
-      }
+      assertPrivate(requests, server.url);
       assert.deepEqual(errors, []);
     } finally {
       await browser.close();

@@ -4,6 +4,7 @@
 import { createServer } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 const TYPES = {
@@ -91,6 +92,19 @@ export async function openPage(browser, url) {
   });
   await page.goto(url);
   return { page, requests, errors };
+}
+
+/**
+ * The privacy invariant: requests were recorded, and every one (the page's
+ * and its service worker's) is a GET of `origin` without a body.
+ */
+export function assertPrivate(requests, origin) {
+  assert.ok(requests.length > 0, 'requests were recorded');
+  for (const r of requests) {
+    assert.equal(new URL(r.url).origin, new URL(origin).origin, `same origin: ${r.url}`);
+    assert.equal(r.method, 'GET', `GET only: ${r.method} ${r.url}`);
+    assert.equal(r.body, null, `no body: ${r.url}`);
+  }
 }
 
 /**

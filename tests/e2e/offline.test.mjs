@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serveDist, launch, openPage, diagnoseOnPage } from './harness.mjs';
+import { serveDist, launch, openPage, diagnoseOnPage, assertPrivate } from './harness.mjs';
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
 const PRECACHE_SH = new URL('../../public/precache.sh', import.meta.url).pathname;
@@ -69,11 +69,7 @@ test('after one visit the page loads and diagnoses a sample with the site down',
       assert.ok(h.url.startsWith('/'), `a path on this site: ${h.url}`);
     }
     assert.ok(requests.some((r) => r.worker), "the worker's requests were recorded");
-    for (const r of requests) {
-      assert.equal(new URL(r.url).origin, new URL(server.url).origin, `same origin: ${r.url}`);
-      assert.equal(r.method, 'GET', `GET only: ${r.url}`);
-      assert.equal(r.body, null, `no body: ${r.url}`);
-    }
+    assertPrivate(requests, server.url);
 
     // Offline: the site goes down (open connections too), the page is reloaded.
     const seen = server.hits.length;
@@ -136,10 +132,7 @@ test('a new build replaces the stored one', async () => {
     await page.reload();
     assert.ok(await page.locator('meta[name="test-build"][content="B"]').count(), 'the page is now build B');
 
-    for (const r of requests) {
-      assert.equal(new URL(r.url).origin, new URL(server.url).origin, `same origin: ${r.url}`);
-      assert.equal(r.method, 'GET', `GET only: ${r.url}`);
-    }
+    assertPrivate(requests, server.url);
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { serveDist, launch, openPage, diagnoseOnPage } from './harness.mjs';
+import { serveDist, launch, openPage, diagnoseOnPage, assertPrivate } from './harness.mjs';
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
 const DSAN = process.env.DSAN_BIN ?? 'dsan';
@@ -69,10 +69,7 @@ test('a bundled sample opens from the menu and is diagnosed like natively', asyn
     // worker's own copy, fetched when it installs, is not the page's).
     const fetched = requests.filter((r) => !r.worker && r.url.endsWith(`/samples/${SAMPLE}`));
     assert.equal(fetched.length, 1, 'the sample was fetched once');
-    for (const r of requests) {
-      assert.equal(new URL(r.url).origin, new URL(server.url).origin, `same origin: ${r.url}`);
-      assert.equal(r.method, 'GET', `GET only: ${r.url}`);
-    }
+    assertPrivate(requests, server.url);
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

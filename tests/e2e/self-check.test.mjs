@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { serveDist, launch, openPage } from './harness.mjs';
+import { serveDist, launch, openPage, assertPrivate } from './harness.mjs';
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
 const DSAN = process.env.DSAN_BIN ?? 'dsan';
@@ -32,15 +32,6 @@ function assertClose(actual, expected, what) {
     assert.ok(Number.isFinite(a), `${what}[${i}] is finite`);
     assert.ok(Math.abs(a - expected[i]) <= TOLERANCE, `${what}[${i}]: ${a} vs native ${expected[i]}`);
   });
-}
-
-function assertPrivate(requests, origin) {
-  assert.ok(requests.length > 0, 'requests were recorded');
-  for (const r of requests) {
-    assert.equal(new URL(r.url).origin, origin, `same origin: ${r.url}`);
-    assert.equal(r.method, 'GET', `GET only: ${r.method} ${r.url}`);
-    assert.equal(r.body, null, `no request body: ${r.url}`);
-  }
 }
 
 /** Runs the self-check with `preset`; returns the page's report. */

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { serveDist, launch, openPage } from './harness.mjs';
+import { serveDist, launch, openPage, assertPrivate } from './harness.mjs';
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
 const DSAN = process.env.DSAN_BIN ?? 'dsan';
@@ -50,14 +50,6 @@ function assertSameStudy(ours, native) {
     }
   });
   assert.equal(ours.skipped.length, native.skipped.length, 'skipped count');
-}
-
-function assertPrivate(requests, origin) {
-  for (const r of requests) {
-    assert.equal(new URL(r.url).origin, origin, `same origin: ${r.url}`);
-    assert.equal(r.method, 'GET', `GET only: ${r.url}`);
-    assert.equal(r.body, null, `no body: ${r.url}`);
-  }
 }
 
 async function assertDrawn(page, slices) {
