@@ -254,3 +254,106 @@ fn a_huge_length_inside_a_deflated_data_set_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_jpeg2000_codestream_that_disagrees_with_the_header_is_refused() {
+    let file = "dicom-conformance/pydicom-test_files/MR_small_jp2klossless.dcm";
+    let bytes = std::fs::read(shared_data().join(file)).unwrap();
+    let good = read_file(file, &bytes).unwrap();
+    assert_eq!([good[0].rows, good[0].columns], [64, 64]);
+    // SOC then SIZ; Xsiz is 8 bytes after the SIZ marker.
+    let siz = bytes
+        .windows(4)
+        .position(|w| w == [0xFF, 0x4F, 0xFF, 0x51])
+        .unwrap();
+    for (width, components) in [(1 << 30, 1_u16), (65, 1), (64, 3)] {
+        let mut forged = bytes.clone();
+        forged[siz + 8..siz + 12].copy_from_slice(&u32::to_be_bytes(width));
+        forged[siz + 40..siz + 42].copy_from_slice(&components.to_be_bytes());
+        let err = read_file("forged.dcm", &forged).unwrap_err();
+        let expected = format!(
+            "forged.dcm: pixel data could not be decoded (frame 0: the codestream holds a \
+             {width} x 64 image of {components} component(s) at 16 bits, the attributes say \
+             64 x 64, 1 sample, 16 bits allocated)"
+        );
+        assert_eq!(err.to_string(), expected);
+    }
+}
+
+#[test]
+fn a_damaged_jpeg2000_codestream_gives_an_error_not_a_panic() {
+    let file = "dicom-conformance/pydicom-test_files/MR_small_jp2klossless.dcm";
+    let bytes = std::fs::read(shared_data().join(file)).unwrap();
+    let good = read_file(file, &bytes).unwrap();
+    let siz = bytes
+        .windows(4)
+        .position(|w| w == [0xFF, 0x4F, 0xFF, 0x51])
+        .unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut refused = 0;
+    for round in 0..200 {
+        let mut damaged = bytes.clone();
+        // A few bytes of the codestream (header and coded data) overwritten.
+        for _ in 0..1 + round % 8 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let at = siz + (state as usize >> 8) % (bytes.len() - siz);
+            damaged[at] = state as u8;
+        }
+        match read_file("damaged.dcm", &damaged) {
+            Ok(slices) => assert_eq!(slices[0].hu.len(), good[0].hu.len()),
+            Err(err) => {
+                assert!(err.to_string().starts_with("damaged.dcm: "), "{err}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused > 0, "no damage was noticed in 200 tries");
+}
+
+#[test]
+fn damaged_rle_segments_are_refused_before_dicom_rs_decodes_them() {
+    let file = "dicom-conformance/pydicom-test_files/MR_small_RLE.dcm";
+    let bytes = std::fs::read(shared_data().join(file)).unwrap();
+    assert_eq!(read_file(file, &bytes).unwrap()[0].hu.len(), 64 * 64);
+    // The frame's fragment: after the empty offset table item, an item whose
+    // value starts with the RLE header (segment count, then offsets).
+    let item = [0xFE, 0xFF, 0x00, 0xE0];
+    let table = bytes.windows(4).position(|w| w == item).unwrap();
+    let table_len = u32::from_le_bytes(bytes[table + 4..table + 8].try_into().unwrap()) as usize;
+    let item_at = table + 8 + table_len;
+    assert_eq!(bytes[item_at..item_at + 4], item);
+    let fragment_len = u32::from_le_bytes(bytes[item_at + 4..item_at + 8].try_into().unwrap());
+    let header = item_at + 8;
+    assert_eq!(
+        bytes[header..header + 4],
+        2_u32.to_le_bytes(),
+        "two segments (16-bit)"
+    );
+
+    // The second segment made two bytes long.
+    let mut short = bytes.clone();
+    short[header + 8..header + 12].copy_from_slice(&(fragment_len - 2).to_le_bytes());
+    let err = read_file("short.dcm", &short).unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "short.dcm: pixel data could not be decoded (RLE frame 0: segment 1 decodes to"
+        ) && err
+            .to_string()
+            .ends_with("bytes, 4096 expected (Rows x Columns))"),
+        "{err}"
+    );
+
+    // More segments than a header can hold.
+    let mut many = bytes.clone();
+    many[header..header + 4].copy_from_slice(&1000_u32.to_le_bytes());
+    let err = read_file("many.dcm", &many).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "many.dcm: pixel data could not be decoded (RLE frame 0: the header is damaged \
+             (1000 segments in {fragment_len} bytes))"
+        )
+    );
+}

@@ -13,7 +13,7 @@ pub type GpuBackend = burn::backend::Wgpu<f32, i32, u32>;
 pub type CpuBackend = burn::backend::NdArray<f32>;
 
 /// Which backend runs the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Backend {
     /// The GPU through WebGPU.
     WebGpu,

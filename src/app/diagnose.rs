@@ -8,78 +8,56 @@
 
 use std::rc::Rc;
 
-use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::Serialize;
 
-use super::compute::{Backend, Compute, CpuBackend, GpuBackend};
+use super::compute::{Backend, Compute};
 use super::export::{download_png, download_text};
+use super::job::{Job, ModelChoice};
 use super::models::OwnModel;
 use super::put_rgba;
 use super::self_check::SELF_CHECK_SEED;
+use super::worker_client::{JobError, run_job};
 use crate::model::DsanConfig;
-use crate::pipeline::{DecisionConfig, Diagnosis, DiagnosisSummary, ProgressSink, Stage, diagnose};
-use crate::probe::seeded_card;
+use crate::pipeline::{Diagnosis, DiagnosisSummary};
 use crate::render::{OverlayStyle, Window, axial_rgba, blend_attention, mask_outline};
 use crate::volume::Volume;
-use crate::weights::load_weights;
 
 /// What the page shows and the browser tests read.
 #[derive(Debug, Clone, Serialize)]
 struct DiagnosisReport {
     backend: &'static str,
+    /// Why the CPU ran a diagnosis meant for WebGPU, if it did.
+    fallback: Option<String>,
     model: String,
     diagnosis: DiagnosisSummary,
 }
 
-/// Shows each stage as it starts and lets the page repaint before it runs.
-struct PageProgress(WriteSignal<Option<String>>);
-
-impl ProgressSink for PageProgress {
-    fn stage_started(&mut self, stage: Stage) -> impl Future<Output = ()> {
-        self.0.set(Some(format!("Running: {}…", stage.label())));
-        TimeoutFuture::new(0)
-    }
-}
-
-/// Which model a diagnosis runs.
-#[derive(Clone)]
-enum Choice {
-    /// The untrained network of this architecture, seeded.
-    Seeded(DsanConfig),
-    /// The site's own model.
-    Own(Box<OwnModel>),
-}
-
-async fn run<B: burn::prelude::Backend>(
-    backend: Backend,
-    choice: Choice,
-    volume: &Volume,
-    progress: &mut PageProgress,
+/// Runs `job` in the compute worker, showing each stage in `progress`. When
+/// WebGPU fails (the worker died, or the backend failed while computing), the
+/// job runs again on the CPU, and the report says why.
+async fn run(
+    mut job: Job,
+    progress: WriteSignal<Option<String>>,
 ) -> Result<(DiagnosisReport, Diagnosis), String> {
-    let device = B::Device::default();
-    let (card, bytes) = match choice {
-        Choice::Seeded(config) => {
-            let (card, bytes) = seeded_card(&config, SELF_CHECK_SEED).map_err(|e| e.to_string())?;
-            (card, Rc::new(bytes))
+    let on_stage = move |label: String| progress.set(Some(format!("Running: {label}…")));
+    let mut fallback = None;
+    let outcome = match run_job(&job, on_stage).await {
+        Err(e @ (JobError::Died(_) | JobError::Failed { backend: true, .. }))
+            if job.backend == Backend::WebGpu =>
+        {
+            fallback = Some(format!("WebGPU failed ({e}); ran again on the CPU"));
+            job.backend = Backend::Cpu;
+            run_job(&job, on_stage).await
         }
-        Choice::Own(own) => (own.card, own.bytes),
+        outcome => outcome,
     };
-    let model = load_weights::<B>(&card, &bytes, &device).map_err(|e| e.to_string())?;
-    let diagnosis = diagnose(
-        volume,
-        &model,
-        &card,
-        &DecisionConfig::default(),
-        &device,
-        progress,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let (diagnosis, model) = outcome.map_err(|e| e.to_string())?;
     let report = DiagnosisReport {
-        backend: backend.label(),
-        model: card.name,
+        backend: job.backend.label(),
+        fallback,
+        model,
         diagnosis: diagnosis.summary.clone(),
     };
     Ok((report, diagnosis))
@@ -108,28 +86,29 @@ pub fn DiagnosePanel(
         let Some(compute) = compute.get_untracked() else {
             return;
         };
-        let choice = match preset.get_untracked().as_str() {
+        let (model, weights) = match preset.get_untracked().as_str() {
             "own" => match own.get_untracked() {
-                Some(model) => Choice::Own(Box::new(model)),
+                Some(model) => (
+                    ModelChoice::Own(Box::new(model.card)),
+                    model.bytes.as_ref().clone(),
+                ),
                 None => return,
             },
-            "tiny" => Choice::Seeded(DsanConfig::tiny()),
-            _ => Choice::Seeded(DsanConfig::web_default()),
+            "tiny" => (ModelChoice::Seeded(DsanConfig::tiny()), Vec::new()),
+            _ => (ModelChoice::Seeded(DsanConfig::web_default()), Vec::new()),
         };
         set_running.set(true);
         set_result.set(None);
         set_diagnosis.set(None);
+        set_progress.set(Some("Starting the compute worker…".to_owned()));
         spawn_local(async move {
-            let mut sink = PageProgress(set_progress);
-            let volume = volume.get_value();
-            let outcome = match compute.backend {
-                Backend::WebGpu => {
-                    run::<GpuBackend>(compute.backend, choice, &volume, &mut sink).await
-                }
-                Backend::Cpu => {
-                    run::<CpuBackend>(compute.backend, choice, &volume, &mut sink).await
-                }
+            let job = Job {
+                backend: compute.backend,
+                model,
+                weights,
+                volume: volume.get_value(),
             };
+            let outcome = run(job, set_progress).await;
             set_progress.set(None);
             let outcome = outcome.map(|(report, diagnosis)| (report, Rc::new(diagnosis)));
             if let Ok((_, diagnosis)) = &outcome {
@@ -238,7 +217,13 @@ fn DiagnosisView(
             ),
         ),
         ("Model", report.model.clone()),
-        ("Ran on", report.backend.to_owned()),
+        (
+            "Ran on",
+            report.fallback.as_ref().map_or_else(
+                || report.backend.to_owned(),
+                |why| format!("{} ({why})", report.backend),
+            ),
+        ),
     ];
     let lines: Vec<String> = ["DSAN-CT diagnosis report".to_owned()]
         .into_iter()

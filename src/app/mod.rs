@@ -8,10 +8,15 @@ mod compute;
 mod diagnose;
 mod drop;
 mod export;
+mod job;
 mod models;
 mod self_check;
 mod study;
 mod viewer;
+mod worker;
+mod worker_client;
+
+pub use worker::serve as serve_worker;
 
 use leptos::prelude::*;
 

@@ -9,8 +9,11 @@
 mod error;
 #[cfg(not(target_arch = "wasm32"))]
 mod files;
+mod jpeg2000;
 mod lengths;
+mod pixels;
 mod report;
+mod rle;
 mod series;
 mod slice;
 mod study;

@@ -8,11 +8,13 @@ use dicom_dictionary_std::{tags, uids};
 use dicom_object::file::ReadPreamble;
 use dicom_object::mem::InMemElement;
 use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject, OpenFileOptions};
-use dicom_pixeldata::{ConvertOptions, DecodedPixelData, ModalityLutOption, PixelDecoder};
 use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
 
 use super::error::DicomError;
+use super::jpeg2000;
 use super::lengths;
+use super::pixels::Pixels;
+use super::rle;
 
 /// HU given to padding pixels (outside the reconstructed field of view): air.
 pub const PADDING_HU: f32 = -1024.0;
@@ -125,18 +127,24 @@ fn bare_dataset(bytes: &[u8]) -> Option<DefaultDicomObject> {
 
 /// Reads every image frame of one DICOM file (`file` names it in errors).
 pub fn read_file(file: &str, bytes: &[u8]) -> Result<Vec<Slice>, DicomError> {
-    let obj = open(file, bytes)?;
+    let mut obj = open(file, bytes)?;
     check_is_image(file, &obj)?;
-    check_codec(file, &obj)?;
-    let decoded = obj.decode_pixel_data().map_err(|e| DicomError::PixelData {
+    let pixel_error = |reason: String| DicomError::PixelData {
         file: file.to_owned(),
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    let ts = clean(obj.meta().transfer_syntax()).to_owned();
+    if jpeg2000::handles(&ts) {
+        jpeg2000::decode_in_place(&mut obj).map_err(|e| pixel_error(e.to_string()))?;
+    } else if rle::handles(&ts) {
+        rle::check(&obj).map_err(|e| pixel_error(e.to_string()))?;
+    }
+    check_codec(file, &obj)?;
+    let pixels = Pixels::of(&obj).map_err(pixel_error)?;
     let series = series_attributes(&obj);
-    let raw_options = ConvertOptions::new().with_modality_lut(ModalityLutOption::None);
     let padding = padding_range(&obj);
     let stored = StoredValues::of(&obj);
-    (0..decoded.number_of_frames())
+    (0..pixels.frames())
         .map(|frame| {
             let groups = FrameAttributes::new(&obj, frame);
             let slope = groups.float(tags::RESCALE_SLOPE).unwrap_or(1.0);
@@ -148,18 +156,13 @@ pub fn read_file(file: &str, bytes: &[u8]) -> Result<Vec<Slice>, DicomError> {
                     _ => (v * slope + intercept) as f32,
                 }
             };
-            let hu = frame_hu(&decoded, frame, &raw_options, to_hu).map_err(|reason| {
-                DicomError::PixelData {
-                    file: file.to_owned(),
-                    reason,
-                }
-            })?;
+            let hu = pixels.frame_hu(frame, to_hu).map_err(pixel_error)?;
             Ok(Slice {
                 file: file.to_owned(),
                 frame,
                 series: series.clone(),
-                rows: decoded.rows() as usize,
-                columns: decoded.columns() as usize,
+                rows: pixels.rows(),
+                columns: pixels.columns(),
                 position: groups.floats(tags::IMAGE_POSITION_PATIENT),
                 orientation: groups.floats(tags::IMAGE_ORIENTATION_PATIENT),
                 pixel_spacing: groups.floats(tags::PIXEL_SPACING),
@@ -237,35 +240,6 @@ fn series_attributes(obj: &InMemDicomObject) -> SeriesAttributes {
         patient_name: text(obj, tags::PATIENT_NAME),
         patient_id: text(obj, tags::PATIENT_ID),
     }
-}
-
-/// One frame's pixels mapped through `to_hu` (from stored values). 16-bit
-/// samples (every CT) are read straight from the decoded bytes through a
-/// lookup table, with no intermediate buffer; other depths go through dicom-rs'
-/// generic conversion.
-fn frame_hu(
-    decoded: &DecodedPixelData<'_>,
-    frame: u32,
-    raw_options: &ConvertOptions,
-    to_hu: impl Fn(f64) -> f32,
-) -> Result<Vec<f32>, String> {
-    if decoded.bits_allocated() == 16 {
-        let bytes = decoded.frame_data(frame).map_err(|e| e.to_string())?;
-        let samples = bytes
-            .chunks_exact(2)
-            .map(|b| u16::from_ne_bytes([b[0], b[1]]));
-        // 65,536 possible samples: for a large frame a table is cheaper than
-        // converting each pixel.
-        if bytes.len() / 2 > 1 << 16 {
-            let table: Vec<f32> = (0..=u16::MAX).map(|v| to_hu(f64::from(v))).collect();
-            return Ok(samples.map(|v| table[usize::from(v)]).collect());
-        }
-        return Ok(samples.map(|v| to_hu(f64::from(v))).collect());
-    }
-    let raw: Vec<f64> = decoded
-        .to_vec_frame_with_options(frame, raw_options)
-        .map_err(|e| e.to_string())?;
-    Ok(raw.into_iter().map(to_hu).collect())
 }
 
 /// How stored pixel values are to be read: only the low `BitsStored` bits

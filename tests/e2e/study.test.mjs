@@ -15,6 +15,8 @@ const DSAN = process.env.DSAN_BIN ?? 'dsan';
 const DATA = process.env.DSAN_SHARED_DATA ?? new URL('../../../shared/data/', import.meta.url).pathname;
 const CAP001 = join(DATA, 'ct-real/covid-ct-md/subsampled-every-4th/CAP/cap001');
 const CONFORMANCE = join(DATA, 'dicom-conformance/pydicom-test_files');
+// 20 slices of 512x512, JPEG 2000 lossless (TotalSegmentator's example CT).
+const J2K_SERIES = join(DATA, 'ct-real/totalsegmentator-example/dicom');
 
 let server;
 let browser;
@@ -105,6 +107,19 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
   await assertDrawn(page, 42);
   assert.deepEqual(errors, []);
   assert.equal(basename(zip), 'cap001.zip');
+});
+
+test('a JPEG 2000 series is decoded in the browser as natively', async () => {
+  const native = inspect([J2K_SERIES]);
+  assert.equal(native.skipped.length, 0, 'natively every file is read');
+  const { page, requests, errors } = await openPage(browser, server.url);
+  await page.getByTestId('folder-input').setInputFiles(J2K_SERIES);
+  const ours = await studyReport(page);
+  assertSameStudy(ours, native);
+  assert.deepEqual(ours.skipped, []);
+  await assertDrawn(page, 20);
+  assertPrivate(requests, new URL(server.url).origin);
+  assert.deepEqual(errors, []);
 });
 
 /** Drops the files or folders at `paths` on the drop zone, as the OS would (CDP drag events). */

@@ -1,0 +1,263 @@
+//! The messages between the page and its compute worker: a diagnosis job (the
+//! volume, the model, the backend) and the worker's replies (each stage as it
+//! starts, then the diagnosis or why there is none). Small parts travel as
+//! JSON; voxels, weights and maps as typed arrays whose buffers are
+//! transferred, not copied.
+
+use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::compute::Backend;
+use crate::model::DsanConfig;
+use crate::pipeline::{BranchMaps, Diagnosis, DiagnosisSummary};
+use crate::preprocess::Mask;
+use crate::volume::Volume;
+use crate::weights::ModelCard;
+
+/// Which model a job runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ModelChoice {
+    /// The untrained network of this architecture, seeded.
+    Seeded(DsanConfig),
+    /// A site's own model; its weights travel beside the header.
+    Own(Box<ModelCard>),
+}
+
+/// A job's small part.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct JobHeader {
+    backend: Backend,
+    model: ModelChoice,
+    dims: [usize; 3],
+    spacing: [f64; 3],
+    origin: [f64; 3],
+    direction: [[f64; 3]; 3],
+}
+
+/// A diagnosis to run in the worker.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The backend to run it on.
+    pub backend: Backend,
+    /// The model.
+    pub model: ModelChoice,
+    /// The weights of [`ModelChoice::Own`] (empty for a seeded model).
+    pub weights: Vec<u8>,
+    /// The CT.
+    pub volume: Volume,
+}
+
+/// What the worker says about a job.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// The worker is listening (sent once, when it has started).
+    Ready,
+    /// A stage started (its label).
+    Stage(String),
+    /// The diagnosis, and the name of the model that made it.
+    Done {
+        /// The diagnosis.
+        diagnosis: Box<Diagnosis>,
+        /// The model card's name.
+        model: String,
+    },
+    /// No diagnosis; `backend` tells whether the backend failed (worth a
+    /// retry on the CPU) rather than the input.
+    Failed {
+        /// Why, for the user.
+        message: String,
+        /// The backend failed.
+        backend: bool,
+    },
+}
+
+/// Why a message could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    /// A field is absent or of the wrong type.
+    #[error("message field {0} is missing or malformed")]
+    Field(&'static str),
+    /// The JSON part does not parse.
+    #[error("message header: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The volume's parts do not fit together.
+    #[error("volume: {0}")]
+    Volume(#[from] crate::volume::VolumeError),
+}
+
+fn set(object: &Object, key: &str, value: &JsValue) {
+    // Setting a property on a plain, extensible object cannot fail.
+    let _ = Reflect::set(object, &JsValue::from_str(key), value);
+}
+
+fn get(value: &JsValue, key: &'static str) -> Result<JsValue, MessageError> {
+    Reflect::get(value, &JsValue::from_str(key))
+        .ok()
+        .filter(|v| !v.is_undefined())
+        .ok_or(MessageError::Field(key))
+}
+
+fn text(value: &JsValue, key: &'static str) -> Result<String, MessageError> {
+    get(value, key)?.as_string().ok_or(MessageError::Field(key))
+}
+
+fn bytes(value: &JsValue, key: &'static str) -> Result<Vec<u8>, MessageError> {
+    let array: Uint8Array = get(value, key)?
+        .dyn_into()
+        .map_err(|_| MessageError::Field(key))?;
+    Ok(array.to_vec())
+}
+
+/// A message and the buffers to transfer with it.
+pub struct Message {
+    /// The message.
+    pub value: JsValue,
+    /// Its typed arrays' buffers.
+    pub transfer: Array,
+}
+
+impl Job {
+    /// The job as a message.
+    pub fn encode(&self) -> Result<Message, MessageError> {
+        let header = JobHeader {
+            backend: self.backend,
+            model: self.model.clone(),
+            dims: self.volume.dims(),
+            spacing: self.volume.spacing(),
+            origin: self.volume.origin(),
+            direction: self.volume.direction(),
+        };
+        let object = Object::new();
+        set(&object, "header", &serde_json::to_string(&header)?.into());
+        let voxels = Float32Array::from(self.volume.voxels());
+        let weights = Uint8Array::from(self.weights.as_slice());
+        set(&object, "voxels", &voxels);
+        set(&object, "weights", &weights);
+        Ok(Message {
+            value: object.into(),
+            transfer: Array::of2(&voxels.buffer(), &weights.buffer()),
+        })
+    }
+
+    /// The job in a message.
+    pub fn decode(value: &JsValue) -> Result<Self, MessageError> {
+        let header: JobHeader = serde_json::from_str(&text(value, "header")?)?;
+        let voxels: Float32Array = get(value, "voxels")?
+            .dyn_into()
+            .map_err(|_| MessageError::Field("voxels"))?;
+        let volume = Volume::new(
+            voxels.to_vec(),
+            header.dims,
+            header.spacing,
+            header.origin,
+            header.direction,
+        )?;
+        Ok(Self {
+            backend: header.backend,
+            model: header.model,
+            weights: bytes(value, "weights")?,
+            volume,
+        })
+    }
+}
+
+/// The three maps' keys in a message.
+const MAPS: [&str; 3] = ["ensemble", "uniform", "balanced"];
+
+impl Reply {
+    /// The reply as a message.
+    pub fn encode(&self) -> Result<Message, MessageError> {
+        let object = Object::new();
+        let transfer = Array::new();
+        match self {
+            Self::Ready => set(&object, "kind", &"ready".into()),
+            Self::Stage(label) => {
+                set(&object, "kind", &"stage".into());
+                set(&object, "stage", &label.into());
+            }
+            Self::Failed { message, backend } => {
+                set(&object, "kind", &"failed".into());
+                set(&object, "message", &message.into());
+                set(&object, "backend", &(*backend).into());
+            }
+            Self::Done { diagnosis, model } => {
+                set(&object, "kind", &"done".into());
+                set(&object, "model", &model.into());
+                set(
+                    &object,
+                    "summary",
+                    &serde_json::to_string(&diagnosis.summary)?.into(),
+                );
+                let maps = &diagnosis.attention;
+                let arrays: [(&str, &[u8]); 4] = [
+                    ("mask", diagnosis.lung_mask.data()),
+                    (MAPS[0], &maps.ensemble),
+                    (MAPS[1], &maps.uniform),
+                    (MAPS[2], &maps.balanced),
+                ];
+                for (key, data) in arrays {
+                    let array = Uint8Array::from(data);
+                    transfer.push(&array.buffer());
+                    set(&object, key, &array);
+                }
+            }
+        }
+        Ok(Message {
+            value: object.into(),
+            transfer,
+        })
+    }
+
+    /// The kind of reply a message holds (`ready`, `stage`, `done` or
+    /// `failed`), if it is one.
+    pub fn kind(value: &JsValue) -> Option<String> {
+        text(value, "kind").ok()
+    }
+
+    /// The label in a stage message; None for any other message.
+    pub fn stage_of(value: &JsValue) -> Option<String> {
+        (text(value, "kind").ok()? == "stage")
+            .then(|| text(value, "stage").ok())
+            .flatten()
+    }
+
+    /// The reply in a message about a job on `volume`.
+    pub fn decode(value: &JsValue, volume: &Volume) -> Result<Self, MessageError> {
+        match text(value, "kind")?.as_str() {
+            "ready" => Ok(Self::Ready),
+            "stage" => Ok(Self::Stage(text(value, "stage")?)),
+            "failed" => Ok(Self::Failed {
+                message: text(value, "message")?,
+                backend: get(value, "backend")?.as_bool().unwrap_or(false),
+            }),
+            "done" => {
+                let summary: DiagnosisSummary = serde_json::from_str(&text(value, "summary")?)?;
+                let voxels = volume.voxels().len();
+                let sized = |key: &'static str| {
+                    bytes(value, key).and_then(|data| {
+                        (data.len() == voxels)
+                            .then_some(data)
+                            .ok_or(MessageError::Field(key))
+                    })
+                };
+                let lung_mask = Mask::from_data(volume.dims(), volume.spacing(), sized("mask")?);
+                let [ensemble, uniform, balanced] = MAPS;
+                let attention = BranchMaps {
+                    ensemble: sized(ensemble)?,
+                    uniform: sized(uniform)?,
+                    balanced: sized(balanced)?,
+                };
+                Ok(Self::Done {
+                    diagnosis: Box::new(Diagnosis {
+                        summary,
+                        lung_mask,
+                        attention,
+                    }),
+                    model: text(value, "model")?,
+                })
+            }
+            _ => Err(MessageError::Field("kind")),
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The page's side of the compute worker: one worker per diagnosis (its
+//! memory goes back to the browser when it ends), the job sent, each stage
+//! relayed, and a worker that dies (a panic, a lost GPU device) reported as
+//! such rather than waited for.
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::{Closure, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
+
+use super::job::{Job, Reply};
+use crate::pipeline::Diagnosis;
+
+/// The worker's loader script, as Trunk names it (`data-loader-shim`).
+const WORKER_SCRIPT: &str = "./dsan-worker_loader.js";
+
+/// Why a job gave no diagnosis.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum JobError {
+    /// The pipeline refused the input or the model (`backend`: the backend
+    /// failed rather than the input).
+    #[error("{message}")]
+    Failed {
+        /// Why.
+        message: String,
+        /// Whether the backend failed.
+        backend: bool,
+    },
+    /// The worker could not start, or died while running the job.
+    #[error("the compute worker stopped: {0}")]
+    Died(String),
+}
+
+/// Runs `job` in a new worker; `on_stage` hears each stage's label as it
+/// starts. Returns the diagnosis and the model's name; the worker is ended
+/// when the job is.
+pub async fn run_job(
+    job: &Job,
+    on_stage: impl FnMut(String) + 'static,
+) -> Result<(Diagnosis, String), JobError> {
+    let died = |what: &str| JobError::Died(what.to_owned());
+    let options = WorkerOptions::new();
+    options.set_type(WorkerType::Classic);
+    let worker = Worker::new_with_options(WORKER_SCRIPT, &options)
+        .map_err(|_| died("the browser refused to start it"))?;
+    let outcome = run_in(&worker, job, on_stage).await;
+    worker.terminate();
+    outcome
+}
+
+async fn run_in(
+    worker: &Worker,
+    job: &Job,
+    on_stage: impl FnMut(String) + 'static,
+) -> Result<(Diagnosis, String), JobError> {
+    let mut message = Some(job.encode().map_err(|e| JobError::Died(e.to_string()))?);
+    let mut on_stage = Some(on_stage);
+    let mut handlers = None;
+    let settled = Promise::new(&mut |resolve: Function, reject: Function| {
+        let (Some(mut on_stage), Some(message)) = (on_stage.take(), message.take()) else {
+            return;
+        };
+        let mut job = Some(message);
+        let sender = worker.clone();
+        let failed = reject.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            let data = event.data();
+            match Reply::kind(&data).as_deref() {
+                // The worker listens: the job goes out (once).
+                Some("ready") => {
+                    if let Some(job) = job.take()
+                        && sender
+                            .post_message_with_transfer(&job.value, &job.transfer)
+                            .is_err()
+                    {
+                        let _ = failed.call1(&JsValue::NULL, &"the job could not be sent".into());
+                    }
+                }
+                Some("stage") => on_stage(Reply::stage_of(&data).unwrap_or_default()),
+                _ => {
+                    let _ = resolve.call1(&JsValue::NULL, &data);
+                }
+            }
+        });
+        let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |event: ErrorEvent| {
+            event.prevent_default();
+            let _ = reject.call1(&JsValue::NULL, &JsValue::from_str(&event.message()));
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        handlers = Some((on_message, on_error));
+    });
+    let reply = JsFuture::from(settled).await;
+    worker.set_onmessage(None);
+    worker.set_onerror(None);
+    drop(handlers);
+    let data = reply.map_err(|reason| {
+        JobError::Died(
+            reason
+                .as_string()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "an error without a message".to_owned()),
+        )
+    })?;
+    match Reply::decode(&data, &job.volume) {
+        Ok(Reply::Done { diagnosis, model }) => Ok((*diagnosis, model)),
+        Ok(Reply::Failed { message, backend }) => Err(JobError::Failed { message, backend }),
+        Ok(Reply::Stage(_) | Reply::Ready) => {
+            Err(JobError::Died("it answered out of turn".to_owned()))
+        }
+        Err(e) => Err(JobError::Died(format!("its reply could not be read: {e}"))),
+    }
+}
