@@ -357,3 +357,34 @@ fn damaged_rle_segments_are_refused_before_dicom_rs_decodes_them() {
         )
     );
 }
+
+#[test]
+fn an_item_header_among_elements_is_read_as_dicom_rs_reads_it() {
+    // Found by fuzzing: inside an item, an element with the item tag
+    // (FFFE,E000) and a defined length is a plain value to dicom-rs, which
+    // reads on after it. The length check must read on from the same place,
+    // or a huge length behind it reaches dicom-rs unchecked.
+    let file = "dicom-conformance/pydicom-test_files/CT_small.dcm";
+    let bytes = std::fs::read(shared_data().join(file)).unwrap();
+    let pixel_data = bytes
+        .windows(6)
+        .position(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'W'])
+        .unwrap();
+    let mut forged = bytes[..pixel_data].to_vec();
+    // (0040,0275) SQ of undefined length, one item of undefined length.
+    forged.extend([
+        0x40, 0x00, 0x75, 0x02, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+    ]);
+    forged.extend([0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+    // In the item: (FFFE,E000) with 4 bytes, then (0009,1001) OB declaring 2 GB.
+    forged.extend([0xFE, 0xFF, 0x00, 0xE0, 4, 0, 0, 0, 0, 0, 0, 0]);
+    forged.extend([0x09, 0x00, 0x01, 0x10, b'O', b'B', 0, 0]);
+    forged.extend(0x7FFF_FFF0_u32.to_le_bytes());
+    forged.extend(&bytes[pixel_data..]);
+    let err = read_file("forged.dcm", &forged).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("element (0009,1001) declares 2147483632 bytes but only"),
+        "{err}"
+    );
+}

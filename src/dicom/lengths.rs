@@ -7,6 +7,7 @@
 
 use std::io::Read;
 
+use dicom_core::header::SequenceItemHeader;
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_encoding::Codec;
@@ -19,8 +20,8 @@ use super::study::MAX_ENTRY_BYTES;
 
 /// An item of a sequence or a fragment of encapsulated pixel data.
 const ITEM: Tag = Tag(0xFFFE, 0xE000);
-/// The end of a sequence or of encapsulated pixel data.
-const SEQUENCE_DELIMITATION: Tag = Tag(0xFFFE, 0xE0DD);
+/// The end of an item of undefined length.
+const ITEM_DELIMITATION: Tag = Tag(0xFFFE, 0xE00D);
 /// Bytes in the longest element header (explicit VR with a 4-byte length).
 const LONGEST_HEADER: usize = 12;
 
@@ -86,10 +87,13 @@ pub(super) fn check_file(bytes: &[u8]) -> Result<(), LengthError> {
     }
 }
 
-/// Checks a data set that starts at `start` and is encoded in `ts`: every
-/// header is decoded with the transfer syntax' own decoder; sequences, their
-/// items and encapsulated pixel data are walked into, every other value is
-/// jumped over once its length is checked.
+/// Checks a data set that starts at `start` and is encoded in `ts`, walking
+/// it the way dicom-rs' data set reader does (dicom-parser 0.10,
+/// `DataSetReader`): element headers inside data sets and items, item headers
+/// inside sequences, fragments inside encapsulated pixel data, containers of
+/// defined length closed where their length ends. Every header is decoded
+/// with the transfer syntax' own decoder; every value is jumped over once its
+/// length is checked. Where dicom-rs would stop with an error, so does this.
 pub(super) fn check_dataset(
     bytes: &[u8],
     start: usize,
@@ -98,50 +102,139 @@ pub(super) fn check_dataset(
     let Some(decoder) = ts.decoder() else {
         return Ok(());
     };
-    let mut rest = bytes.get(start..).unwrap_or_default();
-    // Inside encapsulated pixel data, items hold fragments, not data sets.
-    let mut in_fragments = false;
-    while !rest.is_empty() {
-        let mut source: &[u8] = rest;
-        // dicom-rs' full reader may read on where this one stops, so a data
-        // set whose lengths cannot all be checked is not handed to it; a few
-        // trailing bytes, too short for any header, declare nothing.
-        let header = match decoder.decode_header(&mut source) {
-            Ok((header, _)) => header,
-            Err(_) if rest.len() < LONGEST_HEADER => break,
-            Err(error) => {
+    let mut at = start;
+    // Open sequences and items, innermost last.
+    let mut open: Vec<Container> = Vec::new();
+    // Whether an item header (not an element header) comes next.
+    let mut in_sequence = false;
+    loop {
+        if let Some(Container { end: Some(end), .. }) = open.last() {
+            if at > *end {
                 return Err(LengthError::Unchecked {
-                    reason: error.to_string(),
+                    reason: format!("a sequence or item ends at byte {end}, inside an element"),
                 });
             }
-        };
-        let tag = header.tag;
-        match header.len.get() {
-            None if tag != ITEM && header.vr != VR::SQ && header.vr != VR::UN => {
-                in_fragments = true;
-            }
-            None => {}
-            Some(length) => {
-                let remaining = source.len();
-                if length as usize > remaining {
-                    return Err(LengthError::PastEnd {
-                        tag,
-                        length,
-                        remaining: remaining as u64,
-                    });
-                }
-                if tag == SEQUENCE_DELIMITATION {
-                    in_fragments = false;
-                }
-                let walk_into = header.vr == VR::SQ || (tag == ITEM && !in_fragments);
-                if !walk_into {
-                    source = &source[read_by_dicom_rs(header.vr, length)..];
-                }
+            if at == *end {
+                in_sequence = open.pop().is_some_and(|c| c.item);
+                continue;
             }
         }
-        rest = source;
+        let rest = bytes.get(at..).unwrap_or_default();
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let mut source = rest;
+        // dicom-rs' full reader may read on where this one stops, so a data
+        // set whose headers cannot all be decoded is not handed to it; a few
+        // trailing bytes, too short for any header, declare nothing.
+        let unreadable = |error: String| {
+            if rest.len() < LONGEST_HEADER {
+                Ok(())
+            } else {
+                Err(LengthError::Unchecked { reason: error })
+            }
+        };
+        if in_sequence {
+            let header = match decoder.decode_item_header(&mut source) {
+                Ok(header) => header,
+                Err(error) => return unreadable(error.to_string()),
+            };
+            let value = rest.len() - source.len();
+            match header {
+                SequenceItemHeader::Item { len } => {
+                    let pixel = open.last().is_some_and(|c| c.pixel);
+                    let end = checked_end(ITEM, len.get(), at + value, bytes.len())?;
+                    match (pixel, end) {
+                        // A fragment: read whole, as a value.
+                        (true, Some(end)) => at = end,
+                        (true, None) => {
+                            return Err(LengthError::Unchecked {
+                                reason: "a pixel data fragment of undefined length".to_owned(),
+                            });
+                        }
+                        (false, end) => {
+                            at += value;
+                            open.push(Container {
+                                end,
+                                item: true,
+                                pixel: false,
+                            });
+                            in_sequence = false;
+                        }
+                    }
+                }
+                SequenceItemHeader::ItemDelimiter => {
+                    at += value;
+                    open.pop();
+                    in_sequence = true;
+                }
+                SequenceItemHeader::SequenceDelimiter => {
+                    at += value;
+                    open.pop();
+                    in_sequence = false;
+                }
+            }
+            continue;
+        }
+        let header = match decoder.decode_header(&mut source) {
+            Ok((header, _)) => header,
+            Err(error) => return unreadable(error.to_string()),
+        };
+        let value = at + rest.len() - source.len();
+        let end = checked_end(header.tag, header.len.get(), value, bytes.len())?;
+        if header.vr == VR::SQ || end.is_none() {
+            // A sequence; encapsulated pixel data; any other undefined length
+            // (dicom-rs reads it as a sequence).
+            at = value;
+            open.push(Container {
+                end,
+                item: false,
+                pixel: header.tag == tags::PIXEL_DATA && end.is_none() && header.vr != VR::SQ,
+            });
+            in_sequence = true;
+        } else if header.tag == ITEM_DELIMITATION {
+            at = value;
+            if open.pop().is_some() {
+                in_sequence = true;
+            }
+        } else {
+            let length = header.len.get().unwrap_or_default();
+            at = value + read_by_dicom_rs(header.vr, length);
+        }
     }
-    Ok(())
+}
+
+/// A sequence or an item being walked.
+#[derive(Debug, Clone, Copy)]
+struct Container {
+    /// Where its declared length ends it (None: a delimiter will).
+    end: Option<usize>,
+    /// An item (else a sequence).
+    item: bool,
+    /// Encapsulated pixel data: its items are fragments.
+    pixel: bool,
+}
+
+/// Where a value of `length` bytes starting at `value` ends (None for an
+/// undefined length), if it fits in the `size`-byte file.
+fn checked_end(
+    tag: Tag,
+    length: Option<u32>,
+    value: usize,
+    size: usize,
+) -> Result<Option<usize>, LengthError> {
+    let Some(length) = length else {
+        return Ok(None);
+    };
+    let remaining = size.saturating_sub(value);
+    if length as usize > remaining {
+        return Err(LengthError::PastEnd {
+            tag,
+            length,
+            remaining: remaining as u64,
+        });
+    }
+    Ok(Some(value + length as usize))
 }
 
 /// How many bytes of a `length`-byte value of `vr` dicom-rs reads: numbers
