@@ -191,15 +191,19 @@ fn truncated_and_random_bytes_give_errors_not_panics() {
     }
 }
 
+/// Where the PixelData element header (tag (7FE0,0010), then `vr` in
+/// explicit VR little endian) starts in `bytes`.
+fn pixel_data_header(bytes: &[u8], vr: &[u8; 2]) -> usize {
+    let header = [0xE0, 0x7F, 0x10, 0x00, vr[0], vr[1]];
+    bytes.windows(6).position(|w| w == header).unwrap()
+}
+
 #[test]
 fn a_huge_declared_length_is_an_error_not_an_allocation() {
     let file = "dicom-conformance/pydicom-test_files/CT_small.dcm";
     let bytes = std::fs::read(shared_data().join(file)).unwrap();
     // The PixelData element header: tag (7FE0,0010), VR OW, 2 reserved bytes, length.
-    let at = bytes
-        .windows(6)
-        .position(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'W'])
-        .unwrap();
+    let at = pixel_data_header(&bytes, b"OW");
     for length in [0xFFFF_FFF0_u32, 0x7FFF_FFF0, 1 << 30, bytes.len() as u32] {
         let mut huge = bytes.clone();
         huge[at + 8..at + 12].copy_from_slice(&length.to_le_bytes());
@@ -239,10 +243,7 @@ fn a_huge_length_inside_a_deflated_data_set_is_refused() {
     flate2::read::DeflateDecoder::new(&bytes[body..])
         .read_to_end(&mut inflated)
         .unwrap();
-    let at = inflated
-        .windows(6)
-        .position(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'B'])
-        .unwrap();
+    let at = pixel_data_header(&inflated, b"OB");
     inflated[at + 8..at + 12].copy_from_slice(&0x7FFF_FFF0_u32.to_le_bytes());
     let mut deflater =
         flate2::write::DeflateEncoder::new(bytes[..body].to_vec(), flate2::Compression::fast());
@@ -366,10 +367,7 @@ fn an_item_header_among_elements_is_read_as_dicom_rs_reads_it() {
     // or a huge length behind it reaches dicom-rs unchecked.
     let file = "dicom-conformance/pydicom-test_files/CT_small.dcm";
     let bytes = std::fs::read(shared_data().join(file)).unwrap();
-    let pixel_data = bytes
-        .windows(6)
-        .position(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'W'])
-        .unwrap();
+    let pixel_data = pixel_data_header(&bytes, b"OW");
     let mut forged = bytes[..pixel_data].to_vec();
     // (0040,0275) SQ of undefined length, one item of undefined length.
     forged.extend([

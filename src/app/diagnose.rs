@@ -88,14 +88,14 @@ pub fn DiagnosePanel(
         };
         let (model, weights) = match preset.get_untracked().as_str() {
             "own" => match own.get_untracked() {
-                Some(model) => (
-                    ModelChoice::Own(Box::new(model.card)),
-                    model.bytes.as_ref().clone(),
-                ),
+                Some(model) => (ModelChoice::Own(Box::new(model.card)), model.bytes),
                 None => return,
             },
-            "tiny" => (ModelChoice::Seeded(DsanConfig::tiny()), Vec::new()),
-            _ => (ModelChoice::Seeded(DsanConfig::web_default()), Vec::new()),
+            "tiny" => (ModelChoice::Seeded(DsanConfig::tiny()), Rc::default()),
+            _ => (
+                ModelChoice::Seeded(DsanConfig::web_default()),
+                Rc::default(),
+            ),
         };
         set_running.set(true);
         set_result.set(None);

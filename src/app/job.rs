@@ -4,6 +4,8 @@
 //! JSON; voxels, weights and maps as typed arrays whose buffers are
 //! transferred, not copied.
 
+use std::rc::Rc;
+
 use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
@@ -42,8 +44,9 @@ pub struct Job {
     pub backend: Backend,
     /// The model.
     pub model: ModelChoice,
-    /// The weights of [`ModelChoice::Own`] (empty for a seeded model).
-    pub weights: Vec<u8>,
+    /// The weights of [`ModelChoice::Own`] (empty for a seeded model),
+    /// shared with the model panel rather than copied.
+    pub weights: Rc<Vec<u8>>,
     /// The CT.
     pub volume: Volume,
 }
@@ -156,7 +159,7 @@ impl Job {
         Ok(Self {
             backend: header.backend,
             model: header.model,
-            weights: bytes(value, "weights")?,
+            weights: Rc::new(bytes(value, "weights")?),
             volume,
         })
     }

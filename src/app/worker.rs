@@ -4,8 +4,8 @@
 //! none. A panic or a lost GPU device ends the worker; the page sees its
 //! error event (see [`super::worker_client`]).
 
-use std::cell::Cell;
 use std::future::ready;
+use std::rc::Rc;
 
 use burn::backend::wgpu::graphics::WebGpu;
 use burn::backend::wgpu::{RuntimeOptions, WgpuDevice, init_setup_async};
@@ -19,11 +19,6 @@ use super::self_check::SELF_CHECK_SEED;
 use crate::pipeline::{DecisionConfig, Diagnosis, DiagnosisError, ProgressSink, Stage, diagnose};
 use crate::probe::seeded_card;
 use crate::weights::load_weights;
-
-thread_local! {
-    /// Whether Burn's WebGPU runtime is set up in this worker.
-    static WEBGPU_READY: Cell<bool> = const { Cell::new(false) };
-}
 
 fn scope() -> DedicatedWorkerGlobalScope {
     js_sys::global().unchecked_into()
@@ -56,7 +51,8 @@ impl ProgressSink for PostProgress {
     }
 }
 
-/// Answers the page's jobs, one at a time, until the page ends the worker.
+/// Answers the page's job (the page starts a worker for each job and ends it
+/// after the reply).
 /// A panic (Burn's reaction to a lost GPU device, among others) is reported
 /// as a backend failure before the worker dies.
 pub fn serve() {
@@ -91,10 +87,8 @@ pub fn serve() {
 async fn run(job: Job) -> Reply {
     let outcome = match job.backend {
         Backend::WebGpu => {
-            if !WEBGPU_READY.get() {
-                init_setup_async::<WebGpu>(&WgpuDevice::default(), RuntimeOptions::default()).await;
-                WEBGPU_READY.set(true);
-            }
+            // A worker runs one job, so it sets WebGPU up once.
+            init_setup_async::<WebGpu>(&WgpuDevice::default(), RuntimeOptions::default()).await;
             run_on::<GpuBackend>(job).await
         }
         Backend::Cpu => run_on::<CpuBackend>(job).await,
@@ -125,9 +119,9 @@ enum Failure {
 async fn run_on<B: burn::prelude::Backend>(job: Job) -> Result<(Diagnosis, String), Failure> {
     let device = B::Device::default();
     let (card, weights) = match job.model {
-        ModelChoice::Seeded(config) => {
-            seeded_card(&config, SELF_CHECK_SEED).map_err(|e| Failure::Model(e.to_string()))?
-        }
+        ModelChoice::Seeded(config) => seeded_card(&config, SELF_CHECK_SEED)
+            .map(|(card, bytes)| (card, Rc::new(bytes)))
+            .map_err(|e| Failure::Model(e.to_string()))?,
         ModelChoice::Own(card) => (*card, job.weights),
     };
     let model =

@@ -74,11 +74,11 @@ export async function launch({ webgpu }) {
 /**
  * Opens the page in a fresh context (no service worker or cache from another
  * test) and records every request, the page's and its service worker's
- * (`worker: true`), and every page error / console error. Returns
- * { page, requests, errors }.
+ * (`worker: true`), and every page error / console error. `contextOptions`
+ * are Playwright's (viewport, touch...). Returns { page, requests, errors }.
  */
-export async function openPage(browser, url) {
-  const context = await browser.newContext();
+export async function openPage(browser, url, contextOptions = {}) {
+  const context = await browser.newContext(contextOptions);
   const page = await context.newPage();
   const requests = [];
   const errors = [];

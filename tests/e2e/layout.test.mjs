@@ -8,14 +8,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { serveDist, launch, assertPrivate } from './harness.mjs';
+import { serveDist, launch, openPage, assertPrivate } from './harness.mjs';
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
 const ARTIFACTS = process.env.E2E_ARTIFACTS ?? new URL('./artifacts/', import.meta.url).pathname;
 const SAMPLE = 'covid-19-like-1.zip';
 
+const LAPTOP = { viewport: { width: 1280, height: 720 } };
 const SCREENS = [
-  { name: 'laptop-1280x720', viewport: { width: 1280, height: 720 } },
+  { name: 'laptop-1280x720', ...LAPTOP },
   { name: '4k-3840x2160', viewport: { width: 3840, height: 2160 } },
   { name: 'hidpi-1920x1080@2x', viewport: { width: 1920, height: 1080 }, deviceScaleFactor: 2 },
   { name: 'tablet-portrait', viewport: { width: 768, height: 1024 }, deviceScaleFactor: 2, hasTouch: true, isMobile: true },
@@ -41,12 +42,8 @@ async function openSample(page) {
 
 for (const { name, ...options } of SCREENS) {
   test(`readable and whole on a ${name} screen`, async () => {
-    const context = await browser.newContext(options);
+    const { page, errors } = await openPage(browser, server.url, options);
     try {
-      const page = await context.newPage();
-      const errors = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      await page.goto(server.url);
       await openSample(page);
       const layout = await page.evaluate(() => {
         const rect = (id) => document.querySelector(`[data-testid="${id}"]`).getBoundingClientRect();
@@ -77,16 +74,14 @@ for (const { name, ...options } of SCREENS) {
       await page.screenshot({ path: join(ARTIFACTS, `layout-${name}.png`), fullPage: true });
       assert.deepEqual(errors, []);
     } finally {
-      await context.close();
+      await page.context().close();
     }
   });
 }
 
 test('every control has a name for assistive technology', async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const { page } = await openPage(browser, server.url, LAPTOP);
   try {
-    const page = await context.newPage();
-    await page.goto(server.url);
     await openSample(page);
     const unnamed = await page.evaluate(() => {
       const name = (el) => {
@@ -109,17 +104,13 @@ test('every control has a name for assistive technology', async () => {
     assert.ok(unnamed.count >= 15, `controls found: ${unnamed.count}`);
     assert.deepEqual(unnamed.unnamed, []);
   } finally {
-    await context.close();
+    await page.context().close();
   }
 });
 
 test('the page works from the keyboard alone', async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const { page, requests, errors } = await openPage(browser, server.url, LAPTOP);
   try {
-    const page = await context.newPage();
-    const requests = [];
-    page.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postDataBuffer() }));
-    await page.goto(server.url);
     await page.locator('[data-testid="backend-badge"][data-backend]').waitFor({ timeout: 60_000 });
     /** Presses Tab until the control `id` has the focus. */
     const tabTo = async (id) => {
@@ -144,7 +135,8 @@ test('the page works from the keyboard alone', async () => {
     const probability = Number(await page.getByTestId('result-probability').textContent());
     assert.ok(probability >= 0 && probability <= 1, `probability ${probability}`);
     assertPrivate(requests, server.url);
+    assert.deepEqual(errors, []);
   } finally {
-    await context.close();
+    await page.context().close();
   }
 });
