@@ -117,7 +117,7 @@ fn compare(entry: &Value, slices: &[dsan_ct::dicom::Slice], lossy: bool) -> Resu
             first.rows, first.columns
         ));
     }
-    let all: Vec<f32> = slices.iter().flat_map(|s| s.hu.iter().copied()).collect();
+    let all: Vec<f32> = slices.iter().flat_map(|s| s.pixels.hu()).collect();
     let (min, max) = all
         .iter()
         .fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
@@ -139,9 +139,10 @@ fn compare(entry: &Value, slices: &[dsan_ct::dicom::Slice], lossy: bool) -> Resu
             return Err(format!("HU {what} {ours}, pydicom {theirs}"));
         }
     }
+    let first_hu = first.pixels.hu();
     for sample in entry["samples"].as_array().unwrap() {
         let [r, c, v] = [0, 1, 2].map(|i| sample[i].as_f64().unwrap());
-        let ours = f64::from(first.hu[r as usize * first.columns + c as usize]);
+        let ours = f64::from(first_hu[r as usize * first.columns + c as usize]);
         if (ours - v).abs() > tolerance {
             return Err(format!("HU at ({r}, {c}) {ours}, pydicom {v}"));
         }
@@ -173,7 +174,7 @@ fn truncated_and_random_bytes_give_errors_not_panics() {
     for cut in (0..bytes.len()).step_by(97).chain([bytes.len() - 1]) {
         if let Ok(slices) = read_file("cut.dcm", &bytes[..cut]) {
             // A cut inside trailing padding may still hold a whole image.
-            assert_eq!(slices[0].hu.len(), 128 * 128, "cut at {cut}");
+            assert_eq!(slices[0].pixels.len(), 128 * 128, "cut at {cut}");
         }
     }
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
@@ -303,7 +304,7 @@ fn a_damaged_jpeg2000_codestream_gives_an_error_not_a_panic() {
             damaged[at] = state as u8;
         }
         match read_file("damaged.dcm", &damaged) {
-            Ok(slices) => assert_eq!(slices[0].hu.len(), good[0].hu.len()),
+            Ok(slices) => assert_eq!(slices[0].pixels.len(), good[0].pixels.len()),
             Err(err) => {
                 assert!(err.to_string().starts_with("damaged.dcm: "), "{err}");
                 refused += 1;
@@ -317,7 +318,7 @@ fn a_damaged_jpeg2000_codestream_gives_an_error_not_a_panic() {
 fn damaged_rle_segments_are_refused_before_dicom_rs_decodes_them() {
     let file = "dicom-conformance/pydicom-test_files/MR_small_RLE.dcm";
     let bytes = std::fs::read(shared_data().join(file)).unwrap();
-    assert_eq!(read_file(file, &bytes).unwrap()[0].hu.len(), 64 * 64);
+    assert_eq!(read_file(file, &bytes).unwrap()[0].pixels.len(), 64 * 64);
     // The frame's fragment: after the empty offset table item, an item whose
     // value starts with the RLE header (segment count, then offsets).
     let item = [0xFE, 0xFF, 0x00, 0xE0];

@@ -55,7 +55,7 @@ fn a_shuffled_series_is_sorted_along_the_slice_normal() {
         let (name, z) = &by_z[k];
         assert!((v.position(k as f64, 0.0, 0.0)[2] - z).abs() < 1e-6);
         let (_, bytes) = files.iter().find(|(n, _)| n == name).unwrap();
-        let expected = &read_file(name, bytes).unwrap()[0].hu;
+        let expected = read_file(name, bytes).unwrap()[0].pixels.hu();
         let plane = 512 * 512;
         assert_eq!(
             &v.voxels()[k * plane..(k + 1) * plane],
@@ -247,7 +247,11 @@ fn a_data_set_without_meta_group_reads_like_its_part10_file() {
         assert_eq!(&bare[..2], &[0x08, 0x00], "starts with group 0008");
         let slices = read_file("bare", &bare).unwrap();
         assert_eq!(slices.len(), 1, "{uid}");
-        assert_eq!(slices[0].hu, expected[0].hu, "{uid}: same HU");
+        assert_eq!(
+            slices[0].pixels.hu(),
+            expected[0].pixels.hu(),
+            "{uid}: same HU"
+        );
         assert_eq!(slices[0].position, expected[0].position, "{uid}");
         assert_eq!(slices[0].series, expected[0].series, "{uid}");
     }

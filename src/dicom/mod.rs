@@ -21,6 +21,7 @@ mod study;
 pub use error::DicomError;
 #[cfg(not(target_arch = "wasm32"))]
 pub use files::read_paths;
+pub use pixels::FramePixels;
 pub use report::{SeriesReport, StudyReport, VolumeReport};
 pub use series::{
     AssembledSeries, MAX_VOLUME_BYTES, MIN_SLICES, Series, SeriesError, SeriesSummary, assemble,

@@ -66,7 +66,7 @@ impl Study {
                 .volumes
                 .iter()
                 .map(|(file, volume)| {
-                    let (hu_min, hu_max, hu_mean) = statistics(volume.voxels().iter());
+                    let (hu_min, hu_max, hu_mean) = statistics(volume.voxels().iter().copied());
                     VolumeReport {
                         file: file.clone(),
                         dims: volume.dims(),
@@ -82,7 +82,8 @@ impl Study {
 }
 
 fn series_report(series: &Series, default: bool) -> SeriesReport {
-    let (hu_min, hu_max, hu_mean) = statistics(series.slices.iter().flat_map(|s| s.hu.iter()));
+    let (hu_min, hu_max, hu_mean) =
+        statistics(series.slices.iter().flat_map(|slice| slice.pixels.hu()));
     SeriesReport {
         default,
         summary: series.summary.clone(),
@@ -93,9 +94,9 @@ fn series_report(series: &Series, default: bool) -> SeriesReport {
 }
 
 /// Minimum, maximum and mean of `values`.
-fn statistics<'a>(values: impl Iterator<Item = &'a f32>) -> (f32, f32, f64) {
+fn statistics(values: impl Iterator<Item = f32>) -> (f32, f32, f64) {
     let (mut min, mut max, mut sum, mut count) = (f32::MAX, f32::MIN, 0.0_f64, 0_u64);
-    for &v in values {
+    for v in values {
         min = min.min(v);
         max = max.max(v);
         sum += f64::from(v);

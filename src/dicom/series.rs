@@ -378,11 +378,12 @@ pub fn assemble(series: Series) -> Result<AssembledSeries, SeriesError> {
     let row_dir = [orientation[0], orientation[1], orientation[2]];
     let col_dir = [orientation[3], orientation[4], orientation[5]];
     let (voxels, depth) = if uniform {
-        // One allocation of the final size; each slice is freed once copied.
+        // One allocation of the final size, written in HU straight from the
+        // stored values; each slice is freed once written.
         let depth = slices.len();
         let mut voxels = Vec::with_capacity(depth * rows * columns);
         for slice in slices {
-            voxels.extend_from_slice(&slice.hu);
+            slice.pixels.extend_hu(&mut voxels);
         }
         (voxels, depth)
     } else {
@@ -415,18 +416,20 @@ pub fn assemble(series: Series) -> Result<AssembledSeries, SeriesError> {
 
 /// Linear interpolation along the normal onto `depth` slices `spacing` apart.
 fn interpolate(slices: &[Slice], positions: &[f64], spacing: f64, depth: usize) -> Vec<f32> {
-    let plane = slices[0].hu.len();
+    let plane = slices[0].pixels.len();
     let mut voxels = Vec::with_capacity(plane * depth);
+    let hu = |index: usize| slices[index].pixels.hu();
     let mut upper = 1;
+    let (mut below, mut above) = (hu(0), hu(1));
     for k in 0..depth {
         let target = positions[0] + k as f64 * spacing;
         while upper < positions.len() - 1 && positions[upper] < target {
             upper += 1;
+            below = std::mem::replace(&mut above, hu(upper));
         }
         let (p0, p1) = (positions[upper - 1], positions[upper]);
         let t = ((target - p0) / (p1 - p0)).clamp(0.0, 1.0) as f32;
-        let (a, b) = (&slices[upper - 1].hu, &slices[upper].hu);
-        voxels.extend(a.iter().zip(b).map(|(x, y)| x + (y - x) * t));
+        voxels.extend(below.iter().zip(&above).map(|(x, y)| x + (y - x) * t));
     }
     voxels
 }

@@ -13,7 +13,7 @@ use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry
 use super::error::DicomError;
 use super::jpeg2000;
 use super::lengths;
-use super::pixels::Pixels;
+use super::pixels::{FilePixels, FramePixels, HuMapping};
 use super::rle;
 
 /// HU given to padding pixels (outside the reconstructed field of view): air.
@@ -75,8 +75,8 @@ pub struct Slice {
     pub instance: Option<i32>,
     /// AcquisitionNumber.
     pub acquisition: Option<i32>,
-    /// Pixels in HU, row-major, padding set to [`PADDING_HU`].
-    pub hu: Vec<f32>,
+    /// The frame's pixels (in HU through [`FramePixels::hu`]).
+    pub pixels: FramePixels,
 }
 
 /// Opens a Part 10 file (with or without its preamble), or, when it has no
@@ -140,24 +140,24 @@ pub fn read_file(file: &str, bytes: &[u8]) -> Result<Vec<Slice>, DicomError> {
         rle::check(&obj).map_err(|e| pixel_error(e.to_string()))?;
     }
     check_codec(file, &obj)?;
-    let pixels = Pixels::of(&obj).map_err(pixel_error)?;
+    let pixels = FilePixels::take(&mut obj).map_err(pixel_error)?;
     let series = series_attributes(&obj);
     let padding = padding_range(&obj);
-    let stored = StoredValues::of(&obj);
-    (0..pixels.frames())
+    let bits = int(&obj, tags::BITS_STORED)
+        .and_then(|b| u32::try_from(b).ok())
+        .filter(|b| (1..=16).contains(b));
+    let signed = int(&obj, tags::PIXEL_REPRESENTATION) == Some(1);
+    let slices = (0..pixels.frames())
         .map(|frame| {
             let groups = FrameAttributes::new(&obj, frame);
-            let slope = groups.float(tags::RESCALE_SLOPE).unwrap_or(1.0);
-            let intercept = groups.float(tags::RESCALE_INTERCEPT).unwrap_or(0.0);
-            let to_hu = |v: f64| {
-                let v = stored.normalise(v);
-                match padding {
-                    Some((lo, hi)) if v >= lo && v <= hi => PADDING_HU,
-                    _ => (v * slope + intercept) as f32,
-                }
+            let mapping = HuMapping {
+                bits,
+                signed,
+                padding,
+                slope: groups.float(tags::RESCALE_SLOPE).unwrap_or(1.0),
+                intercept: groups.float(tags::RESCALE_INTERCEPT).unwrap_or(0.0),
             };
-            let hu = pixels.frame_hu(frame, to_hu).map_err(pixel_error)?;
-            Ok(Slice {
+            Slice {
                 file: file.to_owned(),
                 frame,
                 series: series.clone(),
@@ -169,10 +169,11 @@ pub fn read_file(file: &str, bytes: &[u8]) -> Result<Vec<Slice>, DicomError> {
                 thickness: groups.float(tags::SLICE_THICKNESS),
                 instance: int(&obj, tags::INSTANCE_NUMBER),
                 acquisition: int(&obj, tags::ACQUISITION_NUMBER),
-                hu,
-            })
+                pixels: pixels.frame(frame, mapping),
+            }
         })
-        .collect()
+        .collect();
+    Ok(slices)
 }
 
 fn check_is_image(file: &str, obj: &DefaultDicomObject) -> Result<(), DicomError> {
@@ -239,39 +240,6 @@ fn series_attributes(obj: &InMemDicomObject) -> SeriesAttributes {
         acquisition: int(obj, tags::ACQUISITION_NUMBER),
         patient_name: text(obj, tags::PATIENT_NAME),
         patient_id: text(obj, tags::PATIENT_ID),
-    }
-}
-
-/// How stored pixel values are to be read: only the low `BitsStored` bits
-/// count (old files keep overlays above them) and, for signed data, the
-/// highest of them is the sign. Applied here because decoders differ on it
-/// (and on J2K streams whose sign disagrees with PixelRepresentation).
-struct StoredValues {
-    bits: Option<u32>,
-    signed: bool,
-}
-
-impl StoredValues {
-    fn of(obj: &InMemDicomObject) -> Self {
-        let bits = int(obj, tags::BITS_STORED)
-            .and_then(|b| u32::try_from(b).ok())
-            .filter(|b| (1..=16).contains(b));
-        Self {
-            bits,
-            signed: int(obj, tags::PIXEL_REPRESENTATION) == Some(1),
-        }
-    }
-
-    fn normalise(&self, value: f64) -> f64 {
-        let Some(bits) = self.bits else {
-            return value;
-        };
-        let low = (value as i64) & ((1_i64 << bits) - 1);
-        if self.signed && low >= 1 << (bits - 1) {
-            (low - (1 << bits)) as f64
-        } else {
-            low as f64
-        }
     }
 }
 
