@@ -1,16 +1,10 @@
 //! Picks the compute backend once per page: WebGPU when the browser hands out
 //! an adapter, Burn's CPU backend otherwise, with the reason for the choice.
+//! The compute worker sets the chosen backend up for each request.
 
-use burn::backend::wgpu::graphics::WebGpu;
-use burn::backend::wgpu::{RuntimeOptions, WgpuDevice, init_setup_async};
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-
-/// Burn's WebGPU backend (WGSL shaders, no kernel fusion).
-pub type GpuBackend = burn::backend::Wgpu<f32, i32, u32>;
-/// Burn's CPU backend, the fallback.
-pub type CpuBackend = burn::backend::NdArray<f32>;
 
 /// Which backend runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -40,17 +34,13 @@ pub struct Compute {
     pub reason: String,
 }
 
-/// Looks for a WebGPU adapter; sets Burn's WebGPU runtime up on it if there is
-/// one, and falls back to the CPU otherwise.
+/// Looks for a WebGPU adapter; falls back to the CPU when there is none.
 pub async fn choose() -> Compute {
     match webgpu_adapter_info().await {
-        Ok(adapter) => {
-            init_setup_async::<WebGpu>(&WgpuDevice::default(), RuntimeOptions::default()).await;
-            Compute {
-                backend: Backend::WebGpu,
-                reason: format!("WebGPU adapter found ({adapter})"),
-            }
-        }
+        Ok(adapter) => Compute {
+            backend: Backend::WebGpu,
+            reason: format!("WebGPU adapter found ({adapter})"),
+        },
         Err(reason) => Compute {
             backend: Backend::Cpu,
             reason: format!("{reason}; running on the CPU"),

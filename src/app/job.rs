@@ -1,8 +1,9 @@
-//! The messages between the page and its compute worker: a diagnosis job (the
-//! volume, the model, the backend) and the worker's replies (each stage as it
-//! starts, then the diagnosis or why there is none). Small parts travel as
-//! JSON; voxels, weights and maps as typed arrays whose buffers are
-//! transferred, not copied.
+//! The messages between the page and its compute worker. The page asks for
+//! one [`Request`]: a diagnosis job (the volume, the model, the backend), the
+//! check of a site's own model, or the self-check of a seeded network. The
+//! worker replies with each stage as it starts, then the result or why there
+//! is none. Small parts travel as JSON; voxels, weights and maps as typed
+//! arrays (the maps' buffers transferred, not copied).
 
 use std::rc::Rc;
 
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::compute::Backend;
+use super::self_check::{Preset, SelfCheckReport};
 use crate::model::DsanConfig;
 use crate::pipeline::{BranchMaps, Diagnosis, DiagnosisSummary};
 use crate::preprocess::Mask;
@@ -37,6 +39,38 @@ struct JobHeader {
     direction: [[f64; 3]; 3],
 }
 
+/// A request's small part.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum RequestHeader {
+    Diagnose(Box<JobHeader>),
+    CheckModel(Box<ModelCard>),
+    SelfCheck { backend: Backend, preset: Preset },
+}
+
+/// What the page asks its worker to do.
+#[derive(Debug, Clone, Copy)]
+pub enum Request<'a> {
+    /// Diagnose a CT.
+    Diagnose(&'a Job),
+    /// Load a site's model (card and weights) as a diagnosis would, on the
+    /// CPU backend: size, SHA-256, layout and every tensor.
+    CheckModel(&'a ModelCard, &'a [u8]),
+    /// Build the seeded network of a preset on a backend and time its
+    /// forward pass on the synthetic phantom.
+    SelfCheck(Backend, Preset),
+}
+
+/// A request as the worker received it.
+#[derive(Debug)]
+pub enum Task {
+    /// See [`Request::Diagnose`].
+    Diagnose(Box<Job>),
+    /// See [`Request::CheckModel`].
+    CheckModel(Box<ModelCard>, Vec<u8>),
+    /// See [`Request::SelfCheck`].
+    SelfCheck(Backend, Preset),
+}
+
 /// A diagnosis to run in the worker.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -58,6 +92,10 @@ pub enum Reply {
     Ready,
     /// A stage started (its label).
     Stage(String),
+    /// The model of a [`Request::CheckModel`] loaded; its parameter count.
+    ModelChecked(usize),
+    /// What a [`Request::SelfCheck`] measured.
+    SelfChecked(Box<SelfCheckReport>),
     /// The diagnosis, and the name of the model that made it.
     Done {
         /// The diagnosis.
@@ -120,47 +158,81 @@ pub struct Message {
     pub transfer: Array,
 }
 
-impl Job {
-    /// The job as a message.
+impl Request<'_> {
+    /// The request as a message.
     pub fn encode(&self) -> Result<Message, MessageError> {
-        let header = JobHeader {
-            backend: self.backend,
-            model: self.model.clone(),
-            dims: self.volume.dims(),
-            spacing: self.volume.spacing(),
-            origin: self.volume.origin(),
-            direction: self.volume.direction(),
-        };
         let object = Object::new();
+        let transfer = Array::new();
+        let (header, weights) = match *self {
+            Self::Diagnose(job) => {
+                let volume = &job.volume;
+                let voxels = Float32Array::from(volume.voxels());
+                transfer.push(&voxels.buffer());
+                set(&object, "voxels", &voxels);
+                let header = JobHeader {
+                    backend: job.backend,
+                    model: job.model.clone(),
+                    dims: volume.dims(),
+                    spacing: volume.spacing(),
+                    origin: volume.origin(),
+                    direction: volume.direction(),
+                };
+                (
+                    RequestHeader::Diagnose(Box::new(header)),
+                    job.weights.as_slice(),
+                )
+            }
+            Self::CheckModel(card, weights) => {
+                (RequestHeader::CheckModel(Box::new(card.clone())), weights)
+            }
+            Self::SelfCheck(backend, preset) => {
+                (RequestHeader::SelfCheck { backend, preset }, &[][..])
+            }
+        };
         set(&object, "header", &serde_json::to_string(&header)?.into());
-        let voxels = Float32Array::from(self.volume.voxels());
-        let weights = Uint8Array::from(self.weights.as_slice());
-        set(&object, "voxels", &voxels);
+        let weights = Uint8Array::from(weights);
+        transfer.push(&weights.buffer());
         set(&object, "weights", &weights);
         Ok(Message {
             value: object.into(),
-            transfer: Array::of2(&voxels.buffer(), &weights.buffer()),
+            transfer,
         })
     }
 
-    /// The job in a message.
+    /// The volume a diagnosis reply's maps cover.
+    fn volume(&self) -> Option<&Volume> {
+        match self {
+            Self::Diagnose(job) => Some(&job.volume),
+            _ => None,
+        }
+    }
+}
+
+impl Task {
+    /// The request in a message.
     pub fn decode(value: &JsValue) -> Result<Self, MessageError> {
-        let header: JobHeader = serde_json::from_str(&text(value, "header")?)?;
-        let voxels: Float32Array = get(value, "voxels")?
-            .dyn_into()
-            .map_err(|_| MessageError::Field("voxels"))?;
-        let volume = Volume::new(
-            voxels.to_vec(),
-            header.dims,
-            header.spacing,
-            header.origin,
-            header.direction,
-        )?;
-        Ok(Self {
-            backend: header.backend,
-            model: header.model,
-            weights: Rc::new(bytes(value, "weights")?),
-            volume,
+        let weights = bytes(value, "weights")?;
+        Ok(match serde_json::from_str(&text(value, "header")?)? {
+            RequestHeader::Diagnose(header) => {
+                let voxels: Float32Array = get(value, "voxels")?
+                    .dyn_into()
+                    .map_err(|_| MessageError::Field("voxels"))?;
+                let volume = Volume::new(
+                    voxels.to_vec(),
+                    header.dims,
+                    header.spacing,
+                    header.origin,
+                    header.direction,
+                )?;
+                Self::Diagnose(Box::new(Job {
+                    backend: header.backend,
+                    model: header.model,
+                    weights: Rc::new(weights),
+                    volume,
+                }))
+            }
+            RequestHeader::CheckModel(card) => Self::CheckModel(card, weights),
+            RequestHeader::SelfCheck { backend, preset } => Self::SelfCheck(backend, preset),
         })
     }
 }
@@ -178,6 +250,14 @@ impl Reply {
             Self::Stage(label) => {
                 set(&object, "kind", &"stage".into());
                 set(&object, "stage", &label.into());
+            }
+            Self::ModelChecked(parameters) => {
+                set(&object, "kind", &"checked".into());
+                set(&object, "parameters", &(*parameters as f64).into());
+            }
+            Self::SelfChecked(report) => {
+                set(&object, "kind", &"self-checked".into());
+                set(&object, "report", &serde_json::to_string(report)?.into());
             }
             Self::Failed { message, backend } => {
                 set(&object, "kind", &"failed".into());
@@ -212,8 +292,8 @@ impl Reply {
         })
     }
 
-    /// The kind of reply a message holds (`ready`, `stage`, `done` or
-    /// `failed`), if it is one.
+    /// The kind of reply a message holds (`ready`, `stage`, `checked`,
+    /// `self-checked`, `done` or `failed`), if it is one.
     pub fn kind(value: &JsValue) -> Option<String> {
         text(value, "kind").ok()
     }
@@ -225,16 +305,24 @@ impl Reply {
             .flatten()
     }
 
-    /// The reply in a message about a job on `volume`.
-    pub fn decode(value: &JsValue, volume: &Volume) -> Result<Self, MessageError> {
+    /// The reply in a message about `request`.
+    pub fn decode(value: &JsValue, request: &Request) -> Result<Self, MessageError> {
         match text(value, "kind")?.as_str() {
             "ready" => Ok(Self::Ready),
             "stage" => Ok(Self::Stage(text(value, "stage")?)),
+            "checked" => get(value, "parameters")?
+                .as_f64()
+                .map(|n| Self::ModelChecked(n as usize))
+                .ok_or(MessageError::Field("parameters")),
+            "self-checked" => Ok(Self::SelfChecked(Box::new(serde_json::from_str(&text(
+                value, "report",
+            )?)?))),
             "failed" => Ok(Self::Failed {
                 message: text(value, "message")?,
                 backend: get(value, "backend")?.as_bool().unwrap_or(false),
             }),
             "done" => {
+                let volume = request.volume().ok_or(MessageError::Field("volume"))?;
                 let summary: DiagnosisSummary = serde_json::from_str(&text(value, "summary")?)?;
                 let voxels = volume.voxels().len();
                 let sized = |key: &'static str| {

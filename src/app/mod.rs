@@ -62,10 +62,13 @@ async fn file_bytes(file: &web_sys::File) -> Result<Vec<u8>, String> {
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
-/// Milliseconds since the page started (`performance.now()`).
+/// Milliseconds since the page or worker started (`performance.now()` of
+/// whichever global scope runs this).
 fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
+    use wasm_bindgen::JsCast;
+    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
         .map(|p| p.now())
         .unwrap_or_default()
 }

@@ -1,7 +1,8 @@
 //! "Load your own model": a model card and its weights file picked together
 //! are checked (card format, architecture, size, SHA-256, tensor layout) in
-//! the browser before the diagnosis may use them; a file that fails is
-//! refused with the reason and the page goes on with the model it had.
+//! the browser, in the compute worker, before the diagnosis may use them; a
+//! file that fails is refused with the reason and the page goes on with the
+//! model it had.
 
 use std::rc::Rc;
 
@@ -9,9 +10,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use web_sys::File;
 
-use super::compute::CpuBackend;
+use super::worker_client::check_model;
 use super::{file_bytes, input_files};
-use crate::weights::{ModelCard, load_weights, parse_card};
+use crate::weights::{ModelCard, parse_card};
 
 /// A site's own model, checked: its card and its weights' bytes.
 #[derive(Debug, Clone)]
@@ -48,7 +49,9 @@ async fn check(files: Vec<File>) -> Result<OwnModel, String> {
         })?;
     let bytes = file_bytes(weights).await?;
     // A full load on the CPU backend: size, SHA-256, layout and every tensor.
-    load_weights::<CpuBackend>(&card, &bytes, &Default::default()).map_err(|e| e.to_string())?;
+    check_model(&card, &bytes)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(OwnModel {
         card,
         bytes: Rc::new(bytes),

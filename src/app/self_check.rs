@@ -1,27 +1,62 @@
-//! The model self-check panel: builds a seeded, randomly initialised model on
-//! the chosen backend and times its forward pass on the synthetic input.
+//! The model self-check: the page's panel asks the compute worker to build a
+//! seeded, randomly initialised model on the chosen backend and to time its
+//! forward pass on the synthetic input ([`measure`] runs there).
 
 use burn::prelude::Module;
-use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::compute::{Backend, Compute, CpuBackend, GpuBackend};
+use super::compute::{Backend, Compute};
 use super::now_ms;
+use super::worker_client;
 use crate::model::DsanConfig;
 use crate::probe::{ForwardSummary, ProbeError, forward_summary, seeded_model};
 
 /// Seed of the self-check model; the native reference uses the same one.
 pub const SELF_CHECK_SEED: u64 = 42;
 
+/// The networks the self-check offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Preset {
+    /// [`DsanConfig::web_default`].
+    WebDefault,
+    /// [`DsanConfig::tiny`].
+    Tiny,
+}
+
+impl Preset {
+    /// The preset's name (the select's value).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::WebDefault => "web-default",
+            Self::Tiny => "tiny",
+        }
+    }
+
+    /// The preset's architecture.
+    pub fn config(self) -> DsanConfig {
+        match self {
+            Self::WebDefault => DsanConfig::web_default(),
+            Self::Tiny => DsanConfig::tiny(),
+        }
+    }
+
+    fn from_name(name: &str) -> Self {
+        match name {
+            "tiny" => Self::Tiny,
+            _ => Self::WebDefault,
+        }
+    }
+}
+
 /// What a self-check run measured (also shown as JSON for the browser tests).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SelfCheckReport {
     /// Backend that ran it.
-    pub backend: &'static str,
+    pub backend: String,
     /// Preset name.
-    pub config: &'static str,
+    pub config: String,
     /// Parameters of both branches.
     pub parameters: usize,
     /// Seeding, building and moving the model to the backend, ms.
@@ -34,41 +69,28 @@ pub struct SelfCheckReport {
     pub summary: ForwardSummary,
 }
 
-fn preset(name: &str) -> (&'static str, DsanConfig) {
-    match name {
-        "tiny" => ("tiny", DsanConfig::tiny()),
-        _ => ("web-default", DsanConfig::web_default()),
-    }
-}
-
-async fn run<B: burn::prelude::Backend>(
+/// Builds the seeded network of `preset` on `device` and times a cold and a
+/// warm forward pass (in the compute worker, which may block).
+pub async fn measure<B: burn::prelude::Backend>(
     backend: Backend,
-    name: &'static str,
-    config: DsanConfig,
+    preset: Preset,
     device: B::Device,
 ) -> Result<SelfCheckReport, ProbeError> {
-    // Each step is long and, on the CPU backend, synchronous: hand the event
-    // loop back before each, so the click that started it completes and the
-    // page repaints ("Running…") in between.
-    TimeoutFuture::new(0).await;
+    let config = preset.config();
     let start = now_ms();
     let model = seeded_model::<B>(&config, SELF_CHECK_SEED, &device)?;
     let built = now_ms();
-    TimeoutFuture::new(0).await;
-    let before_first = now_ms();
     forward_summary(&model, &config, &device).await?;
     let first = now_ms();
-    TimeoutFuture::new(0).await;
-    let before_second = now_ms();
     let summary = forward_summary(&model, &config, &device).await?;
     let second = now_ms();
     Ok(SelfCheckReport {
-        backend: backend.label(),
-        config: name,
+        backend: backend.label().to_owned(),
+        config: preset.name().to_owned(),
         parameters: model.num_params(),
         build_ms: built - start,
-        first_forward_ms: first - before_first,
-        forward_ms: second - before_second,
+        first_forward_ms: first - built,
+        forward_ms: second - first,
         summary,
     })
 }
@@ -85,16 +107,11 @@ pub fn SelfCheck(
     let backend = compute.backend;
 
     let start = move |_| {
-        let (name, config) = preset(&preset_name.get_untracked());
+        let preset = Preset::from_name(&preset_name.get_untracked());
         set_running.set(true);
         set_result.set(None);
         spawn_local(async move {
-            let outcome = match backend {
-                Backend::WebGpu => {
-                    run::<GpuBackend>(backend, name, config, Default::default()).await
-                }
-                Backend::Cpu => run::<CpuBackend>(backend, name, config, Default::default()).await,
-            };
+            let outcome = worker_client::self_check(backend, preset).await;
             set_result.set(Some(outcome.map_err(|e| e.to_string())));
             set_running.set(false);
         });
@@ -105,7 +122,7 @@ pub fn SelfCheck(
             <h2 id="self-check-title">"Model self-check"</h2>
             <p>
                 "Builds a randomly initialised DSAN (seed " {SELF_CHECK_SEED} ") on this page's "
-                "backend and times one forward pass on a synthetic chest phantom. "
+                "backend, in the compute worker, and times one forward pass on a synthetic chest phantom. "
                 "Random weights: the output is not a diagnosis."
             </p>
             <label for="preset">"Network "</label>
@@ -148,6 +165,6 @@ fn Report(
             <dt>"Forward"</dt><dd data-testid="forward-ms">{format!("{:.0} ms", report.forward_ms)}</dd>
             <dt>"Class 1 output of the random model"</dt><dd>{format!("{covid:.4}")}</dd>
         </dl>
-        <pre data-testid="forward-json" data-config=report.config hidden>{json}</pre>
+        <pre data-testid="forward-json" data-config=report.config.clone() hidden>{json}</pre>
     }
 }

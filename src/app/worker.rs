@@ -1,8 +1,9 @@
 //! The compute worker (a dedicated Web Worker, `src/bin/dsan-worker.rs`):
-//! runs the library's pipeline on each job the page sends, off the page's
-//! thread, and replies with each stage, then the diagnosis or why there is
-//! none. A panic or a lost GPU device ends the worker; the page sees its
-//! error event (see [`super::worker_client`]).
+//! everything that runs the network happens here, off the page's thread (the
+//! page's own WebAssembly holds no Burn): the diagnosis pipeline, the check
+//! of a site's own model, the self-check. It replies with each stage, then
+//! the result or why there is none. A panic or a lost GPU device ends the
+//! worker; the page sees its error event (see [`super::worker_client`]).
 
 use std::future::ready;
 use std::rc::Rc;
@@ -13,12 +14,17 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use super::compute::{Backend, CpuBackend, GpuBackend};
-use super::job::{Job, ModelChoice, Reply};
-use super::self_check::SELF_CHECK_SEED;
+use super::compute::Backend;
+use super::job::{Job, ModelChoice, Reply, Task};
+use super::self_check::{Preset, SELF_CHECK_SEED, measure};
 use crate::pipeline::{DecisionConfig, Diagnosis, DiagnosisError, ProgressSink, Stage, diagnose};
 use crate::probe::seeded_card;
-use crate::weights::load_weights;
+use crate::weights::{ModelCard, load_weights};
+
+/// Burn's WebGPU backend (WGSL shaders, no kernel fusion).
+type GpuBackend = burn::backend::Wgpu<f32, i32, u32>;
+/// Burn's CPU backend, the fallback.
+type CpuBackend = burn::backend::NdArray<f32>;
 
 fn scope() -> DedicatedWorkerGlobalScope {
     js_sys::global().unchecked_into()
@@ -51,8 +57,8 @@ impl ProgressSink for PostProgress {
     }
 }
 
-/// Answers the page's job (the page starts a worker for each job and ends it
-/// after the reply).
+/// Answers the page's request (the page starts a worker for each request and
+/// ends it after the reply).
 /// A panic (Burn's reaction to a lost GPU device, among others) is reported
 /// as a backend failure before the worker dies.
 pub fn serve() {
@@ -66,10 +72,12 @@ pub fn serve() {
     }));
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|event: MessageEvent| {
         wasm_bindgen_futures::spawn_local(async move {
-            let reply = match Job::decode(&event.data()) {
-                Ok(job) => run(job).await,
+            let reply = match Task::decode(&event.data()) {
+                Ok(Task::Diagnose(job)) => run(*job).await,
+                Ok(Task::CheckModel(card, weights)) => check_model(&card, &weights),
+                Ok(Task::SelfCheck(backend, preset)) => self_check(backend, preset).await,
                 Err(e) => Reply::Failed {
-                    message: format!("the worker could not read the job: {e}"),
+                    message: format!("the worker could not read the request: {e}"),
                     backend: false,
                 },
             };
@@ -80,15 +88,47 @@ pub fn serve() {
     // The handler lives as long as the worker.
     on_message.forget();
     // Messages that arrive before a handler is set are lost: the page waits
-    // for this before sending the job.
+    // for this before sending its request.
     post(&Reply::Ready);
+}
+
+/// Sets Burn's WebGPU runtime up (a worker answers one request, so once).
+async fn set_up_webgpu() {
+    init_setup_async::<WebGpu>(&WgpuDevice::default(), RuntimeOptions::default()).await;
+}
+
+/// Loads the model on the CPU backend, every check included.
+fn check_model(card: &ModelCard, weights: &[u8]) -> Reply {
+    match load_weights::<CpuBackend>(card, weights, &Default::default()) {
+        Ok(model) => Reply::ModelChecked(burn::module::Module::num_params(&model)),
+        Err(e) => Reply::Failed {
+            message: e.to_string(),
+            backend: false,
+        },
+    }
+}
+
+async fn self_check(backend: Backend, preset: Preset) -> Reply {
+    let outcome = match backend {
+        Backend::WebGpu => {
+            set_up_webgpu().await;
+            measure::<GpuBackend>(backend, preset, Default::default()).await
+        }
+        Backend::Cpu => measure::<CpuBackend>(backend, preset, Default::default()).await,
+    };
+    match outcome {
+        Ok(report) => Reply::SelfChecked(Box::new(report)),
+        Err(e) => Reply::Failed {
+            message: e.to_string(),
+            backend: false,
+        },
+    }
 }
 
 async fn run(job: Job) -> Reply {
     let outcome = match job.backend {
         Backend::WebGpu => {
-            // A worker runs one job, so it sets WebGPU up once.
-            init_setup_async::<WebGpu>(&WgpuDevice::default(), RuntimeOptions::default()).await;
+            set_up_webgpu().await;
             run_on::<GpuBackend>(job).await
         }
         Backend::Cpu => run_on::<CpuBackend>(job).await,

@@ -1,7 +1,7 @@
-//! The page's side of the compute worker: one worker per diagnosis (its
-//! memory goes back to the browser when it ends), the job sent, each stage
+//! The page's side of the compute worker: one worker per request (its memory
+//! goes back to the browser when it ends), the request sent, each stage
 //! relayed, and a worker that dies (a panic, a lost GPU device) reported as
-//! such rather than waited for.
+//! such rather than waited for. The page itself never runs the network.
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::JsCast;
@@ -9,16 +9,19 @@ use wasm_bindgen::prelude::{Closure, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 
-use super::job::{Job, Reply};
+use super::compute::Backend;
+use super::job::{Job, Reply, Request};
+use super::self_check::{Preset, SelfCheckReport};
 use crate::pipeline::Diagnosis;
+use crate::weights::ModelCard;
 
 /// The worker's loader script, as Trunk names it (`data-loader-shim`).
 const WORKER_SCRIPT: &str = "./dsan-worker_loader.js";
 
-/// Why a job gave no diagnosis.
+/// Why a request gave no result.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum JobError {
-    /// The pipeline refused the input or the model (`backend`: the backend
+    /// The worker refused the input or the model (`backend`: the backend
     /// failed rather than the input).
     #[error("{message}")]
     Failed {
@@ -33,48 +36,85 @@ pub enum JobError {
 }
 
 /// Runs `job` in a new worker; `on_stage` hears each stage's label as it
-/// starts. Returns the diagnosis and the model's name; the worker is ended
-/// when the job is.
+/// starts. Returns the diagnosis and the model's name.
 pub async fn run_job(
     job: &Job,
     on_stage: impl FnMut(String) + 'static,
 ) -> Result<(Diagnosis, String), JobError> {
+    match run(Request::Diagnose(job), on_stage).await? {
+        Reply::Done { diagnosis, model } => Ok((*diagnosis, model)),
+        _ => Err(out_of_turn()),
+    }
+}
+
+/// Loads a site's model in a new worker as a diagnosis would; returns its
+/// parameter count, or why it cannot be used.
+pub async fn check_model(card: &ModelCard, weights: &[u8]) -> Result<usize, JobError> {
+    match run(Request::CheckModel(card, weights), |_| ()).await? {
+        Reply::ModelChecked(parameters) => Ok(parameters),
+        _ => Err(out_of_turn()),
+    }
+}
+
+/// Runs the self-check of `preset` on `backend` in a new worker.
+pub async fn self_check(backend: Backend, preset: Preset) -> Result<SelfCheckReport, JobError> {
+    match run(Request::SelfCheck(backend, preset), |_| ()).await? {
+        Reply::SelfChecked(report) => Ok(*report),
+        _ => Err(out_of_turn()),
+    }
+}
+
+fn out_of_turn() -> JobError {
+    JobError::Died("it answered out of turn".to_owned())
+}
+
+/// Runs `request` in a new worker, ended when the request is; the reply is
+/// the result (a failure is an error).
+async fn run(
+    request: Request<'_>,
+    on_stage: impl FnMut(String) + 'static,
+) -> Result<Reply, JobError> {
     let died = |what: &str| JobError::Died(what.to_owned());
     let options = WorkerOptions::new();
     options.set_type(WorkerType::Classic);
     let worker = Worker::new_with_options(WORKER_SCRIPT, &options)
         .map_err(|_| died("the browser refused to start it"))?;
-    let outcome = run_in(&worker, job, on_stage).await;
+    let outcome = run_in(&worker, request, on_stage).await;
     worker.terminate();
     outcome
 }
 
 async fn run_in(
     worker: &Worker,
-    job: &Job,
+    request: Request<'_>,
     on_stage: impl FnMut(String) + 'static,
-) -> Result<(Diagnosis, String), JobError> {
-    let mut message = Some(job.encode().map_err(|e| JobError::Died(e.to_string()))?);
+) -> Result<Reply, JobError> {
+    let mut message = Some(
+        request
+            .encode()
+            .map_err(|e| JobError::Died(e.to_string()))?,
+    );
     let mut on_stage = Some(on_stage);
     let mut handlers = None;
     let settled = Promise::new(&mut |resolve: Function, reject: Function| {
         let (Some(mut on_stage), Some(message)) = (on_stage.take(), message.take()) else {
             return;
         };
-        let mut job = Some(message);
+        let mut pending = Some(message);
         let sender = worker.clone();
         let failed = reject.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             let data = event.data();
             match Reply::kind(&data).as_deref() {
-                // The worker listens: the job goes out (once).
+                // The worker listens: the request goes out (once).
                 Some("ready") => {
-                    if let Some(job) = job.take()
+                    if let Some(message) = pending.take()
                         && sender
-                            .post_message_with_transfer(&job.value, &job.transfer)
+                            .post_message_with_transfer(&message.value, &message.transfer)
                             .is_err()
                     {
-                        let _ = failed.call1(&JsValue::NULL, &"the job could not be sent".into());
+                        let _ =
+                            failed.call1(&JsValue::NULL, &"the request could not be sent".into());
                     }
                 }
                 Some("stage") => on_stage(Reply::stage_of(&data).unwrap_or_default()),
@@ -103,12 +143,10 @@ async fn run_in(
                 .unwrap_or_else(|| "an error without a message".to_owned()),
         )
     })?;
-    match Reply::decode(&data, &job.volume) {
-        Ok(Reply::Done { diagnosis, model }) => Ok((*diagnosis, model)),
+    match Reply::decode(&data, &request) {
         Ok(Reply::Failed { message, backend }) => Err(JobError::Failed { message, backend }),
-        Ok(Reply::Stage(_) | Reply::Ready) => {
-            Err(JobError::Died("it answered out of turn".to_owned()))
-        }
+        Ok(Reply::Stage(_) | Reply::Ready) => Err(out_of_turn()),
+        Ok(reply) => Ok(reply),
         Err(e) => Err(JobError::Died(format!("its reply could not be read: {e}"))),
     }
 }

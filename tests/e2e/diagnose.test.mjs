@@ -11,7 +11,15 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { serveDist, launch, openPage, diagnoseOnPage, assertPrivate } from './harness.mjs';
+import {
+  serveDist,
+  launch,
+  openPage,
+  diagnoseOnPage,
+  assertPrivate,
+  recordPauses,
+  longestPause,
+} from './harness.mjs';
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
 const DSAN = process.env.DSAN_BIN ?? 'dsan';
@@ -177,27 +185,6 @@ test('a WebGPU device lost during the diagnosis: it runs again on the CPU', asyn
     await browser.close();
   }
 });
-
-/** Starts recording the longest gap between ticks of a 20 ms timer on the page's thread. */
-async function recordPauses(page) {
-  await page.evaluate(() => {
-    const pauses = { last: performance.now(), longest: 0 };
-    window.dsanPauses = pauses;
-    pauses.timer = setInterval(() => {
-      const now = performance.now();
-      pauses.longest = Math.max(pauses.longest, now - pauses.last);
-      pauses.last = now;
-    }, 20);
-  });
-}
-
-/** Stops the recording; the longest pause in ms. */
-async function longestPause(page) {
-  return page.evaluate(() => {
-    clearInterval(window.dsanPauses.timer);
-    return window.dsanPauses.longest;
-  });
-}
 
 function assertSameProbabilities(ours) {
   for (const key of ['probabilities', 'uniform_probabilities', 'balanced_probabilities']) {

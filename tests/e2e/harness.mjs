@@ -123,3 +123,24 @@ export async function diagnoseOnPage(page, timeout) {
   ]);
   return JSON.parse(await json.textContent());
 }
+
+/** Starts recording the longest gap between ticks of a 20 ms timer on the page's thread. */
+export async function recordPauses(page) {
+  await page.evaluate(() => {
+    const pauses = { last: performance.now(), longest: 0 };
+    window.dsanPauses = pauses;
+    pauses.timer = setInterval(() => {
+      const now = performance.now();
+      pauses.longest = Math.max(pauses.longest, now - pauses.last);
+      pauses.last = now;
+    }, 20);
+  });
+}
+
+/** Stops the recording; the longest pause in ms. */
+export async function longestPause(page) {
+  return page.evaluate(() => {
+    clearInterval(window.dsanPauses.timer);
+    return window.dsanPauses.longest;
+  });
+}

@@ -1,11 +1,13 @@
 // The page's model self-check in headless Chromium: the seeded random model
-// runs on WebGPU (SwiftShader) and on the CPU fallback, both must equal the
-// native CPU forward of the same model, and the page must make no request but
-// same-origin GETs of its own files.
+// runs in the compute worker on WebGPU (SwiftShader) and on the CPU fallback,
+// both must equal the native CPU forward of the same model, the page must keep
+// answering meanwhile, and make no request but same-origin GETs of its own files.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { serveDist, launch, openPage, assertPrivate } from './harness.mjs';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { serveDist, launch, openPage, assertPrivate, recordPauses, longestPause } from './harness.mjs';
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
 const DSAN = process.env.DSAN_BIN ?? 'dsan';
@@ -66,7 +68,12 @@ for (const webgpu of [true, false]) {
       // browser figures of the forward benchmark).
       for (const preset of ['tiny', 'web-default']) {
         const reference = nativeReference(preset);
+        await recordPauses(page);
         const report = await runSelfCheck(page, preset, 300_000);
+        // The network runs in the compute worker: the page keeps answering.
+        const pause = await longestPause(page);
+        console.log(`# bench: longest pause of the page's thread during it: ${pause.toFixed(0)} ms`);
+        assert.ok(pause < 1000, `the page paused ${pause} ms during the ${preset} self-check`);
         assert.equal(report.backend, expected);
         assert.equal(report.config, preset);
         console.log(
@@ -88,3 +95,15 @@ for (const webgpu of [true, false]) {
     }
   });
 }
+
+test("the page's own WebAssembly holds no network code; the compute worker's does", () => {
+  const wasm = (pattern) => {
+    const name = readdirSync(DIST).find((f) => pattern.test(f));
+    assert.ok(name, `a file matching ${pattern} in ${DIST}`);
+    return readFileSync(join(DIST, name)).toString('latin1');
+  };
+  // Burn's crates leave their paths in the module (panic locations).
+  const burn = /burn-(core|tensor|ndarray|cubecl)-\d/;
+  assert.ok(burn.test(wasm(/^dsan-worker_bg\.wasm$/)), 'the marker is found where Burn is');
+  assert.ok(!burn.test(wasm(/^dsan-ct-[0-9a-f]+_bg\.wasm$/)), "Burn is not in the page's module");
+});
