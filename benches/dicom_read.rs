@@ -2,11 +2,12 @@
 //! 512x512 uncompressed CT series, built from a real file's header with
 //! synthetic pixels, and a real 20-slice JPEG 2000 series, each read from disk
 //! and assembled into a volume by our reader, and by pydicom + numpy in the
-//! same command (the reference; skipped with a note when pydicom or its
-//! JPEG 2000 plugin is not installed).
+//! same command, run for run in turn (the reference; skipped with a note when
+//! pydicom or its JPEG 2000 plugin is not installed).
 
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
 use dicom_core::{DataElement, PrimitiveValue, VR};
@@ -93,81 +94,128 @@ fn assembled_dims(study: Study) -> BenchResult<[usize; 3]> {
     Ok(assemble(series)?.volume.dims())
 }
 
-/// Each reader runs this many times; the fastest run counts (the others
-/// differ by what else the machine was doing).
+/// Each reader runs this many times, the three in turn (so that what else
+/// the machine is doing weighs on all alike); the fastest run counts.
 const RUNS: usize = 5;
 
+/// The reference: reads the folder in `argv[1]` into a float32 HU volume
+/// once per line on stdin, and prints the time and the volume's shape.
 const PYDICOM: &str = r#"
 import sys, time, pathlib
 import numpy as np, pydicom
-best = None
-for _ in range(int(sys.argv[2])):
+print("ready", flush=True)
+for _ in sys.stdin:
     t = time.perf_counter()
     ds = [pydicom.dcmread(p) for p in sorted(pathlib.Path(sys.argv[1]).iterdir())]
     ds.sort(key=lambda d: float(d.ImagePositionPatient[2]))
     vol = np.stack([d.pixel_array.astype(np.float32) * float(d.RescaleSlope) + float(d.RescaleIntercept) for d in ds])
-    best = min(best or 1e9, time.perf_counter() - t)
-print(best, *vol.shape)
+    print(time.perf_counter() - t, *vol.shape, flush=True)
 "#;
 
-/// The fastest of [`RUNS`] runs of `read`, in seconds, and its result.
-fn fastest<T>(mut read: impl FnMut() -> BenchResult<T>) -> BenchResult<(f64, T)> {
-    let mut best = f64::MAX;
-    let mut result = None;
-    for _ in 0..RUNS {
-        let start = Instant::now();
-        result = Some(read()?);
-        best = best.min(start.elapsed().as_secs_f64());
+/// pydicom + numpy in a Python process that reads the folder on request.
+struct Pydicom {
+    child: Child,
+    requests: ChildStdin,
+    answers: BufReader<ChildStdout>,
+}
+
+impl Pydicom {
+    /// Starts the reference on `dir`; Err says why it cannot run (pydicom
+    /// or its JPEG 2000 plugin missing, no Python).
+    fn start(dir: &Path) -> Result<Self, String> {
+        let mut child = Command::new("python3")
+            .arg("-c")
+            .arg(PYDICOM)
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let (Some(requests), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err("no pipes to python3".to_owned());
+        };
+        let mut reference = Self {
+            child,
+            requests,
+            answers: BufReader::new(stdout),
+        };
+        match reference.answer() {
+            Ok(line) if line.trim() == "ready" => Ok(reference),
+            _ => Err(reference.failure()),
+        }
     }
-    Ok((best, result.ok_or("no run")?))
+
+    fn answer(&mut self) -> std::io::Result<String> {
+        let mut line = String::new();
+        self.answers.read_line(&mut line)?;
+        Ok(line)
+    }
+
+    /// The last line Python wrote to stderr, once it has stopped.
+    fn failure(mut self) -> String {
+        drop(self.requests);
+        let mut errors = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = stderr.read_to_string(&mut errors);
+        }
+        let _ = self.child.wait();
+        errors.lines().last().unwrap_or("python3 stopped").to_owned()
+    }
+
+    /// One timed read: seconds and the volume's shape.
+    fn run(&mut self) -> BenchResult<(f64, String)> {
+        writeln!(self.requests)?;
+        let line = self.answer()?;
+        let (seconds, shape) = line.trim().split_once(' ').ok_or("pydicom output")?;
+        Ok((seconds.parse()?, shape.to_owned()))
+    }
+}
+
+/// Seconds `read` takes, and its result.
+fn timed<T>(read: impl FnOnce() -> BenchResult<T>) -> BenchResult<(f64, T)> {
+    let start = Instant::now();
+    let result = read()?;
+    Ok((start.elapsed().as_secs_f64(), result))
 }
 
 /// Reads the series in `dir` with our reader on one thread and on every
 /// core, and with pydicom + numpy, and prints the times and ratios.
 fn compare(label: &str, dir: &Path) -> BenchResult<()> {
     let slices = std::fs::read_dir(dir)?.count();
-    let (ours, dims) = fastest(|| read_ours(dir))?;
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut reference = Pydicom::start(dir);
+    let (mut ours, mut parallel, mut theirs) = (f64::MAX, f64::MAX, f64::MAX);
+    let (mut dims, mut shape) = ([0; 3], String::new());
+    for _ in 0..RUNS {
+        let (seconds, read) = timed(|| read_ours(dir))?;
+        (ours, dims) = (ours.min(seconds), read);
+        let (seconds, read) = timed(|| read_ours_parallel(dir, threads))?;
+        assert_eq!(read, dims);
+        parallel = parallel.min(seconds);
+        if let Ok(pydicom) = &mut reference {
+            let (seconds, read) = pydicom.run()?;
+            (theirs, shape) = (theirs.min(seconds), read);
+        }
+    }
     println!(
-        "{label}: dsan-ct reads {slices} files -> volume {dims:?} in {:.3} s ({:.1} ms/slice), one thread, fastest of {RUNS}",
-        ours,
+        "{label}: dsan-ct reads {slices} files -> volume {dims:?} in {ours:.3} s ({:.1} ms/slice), one thread, fastest of {RUNS}",
         ours * 1e3 / slices as f64
     );
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let (parallel, parallel_dims) = fastest(|| read_ours_parallel(dir, threads))?;
-    assert_eq!(parallel_dims, dims);
     println!(
         "{label}: the same on {threads} threads (read_paths) in {parallel:.3} s ({:.2}x one thread)",
         ours / parallel
     );
-    match Command::new("python3")
-        .arg("-c")
-        .arg(PYDICOM)
-        .arg(dir)
-        .arg(RUNS.to_string())
-        .output()
-    {
-        Ok(out) if out.status.success() => {
-            let text = String::from_utf8_lossy(&out.stdout);
-            let seconds: f64 = text
-                .split_whitespace()
-                .next()
-                .and_then(|s| s.parse().ok())
-                .ok_or("pydicom output")?;
-            println!("{label}: pydicom + numpy: {seconds:.3} s ({})", text.trim());
+    match reference {
+        Ok(_) => {
+            println!("{label}: pydicom + numpy: {theirs:.3} s (volume {shape})");
             println!(
                 "{label}: speed-up over pydicom: {:.2}x on one thread, {:.2}x on {threads} threads",
-                seconds / ours,
-                seconds / parallel
+                theirs / ours,
+                theirs / parallel
             );
         }
-        Ok(out) => println!(
-            "{label}: pydicom reference not run: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or_default()
-        ),
-        Err(e) => println!("{label}: pydicom reference not run: {e}"),
+        Err(why) => println!("{label}: pydicom reference not run: {why}"),
     }
     Ok(())
 }
