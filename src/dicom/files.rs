@@ -2,6 +2,8 @@
 //! contiguous part of the list into its own [`StudyReader`], and the parts are
 //! merged in order, so the result is what one reader would give.
 
+use std::fs::File;
+use std::io::Read;
 use std::path::PathBuf;
 
 use super::error::DicomError;
@@ -35,10 +37,13 @@ pub fn read_paths(paths: &[PathBuf], threads: usize) -> Study {
 
 fn read_part(paths: &[PathBuf]) -> StudyReader {
     let mut reader = StudyReader::default();
+    // One buffer for every file: its memory is touched once, not per file.
+    let mut bytes = Vec::new();
     for path in paths {
         let name = path.display().to_string();
-        match std::fs::read(path) {
-            Ok(bytes) => reader.add(&name, &bytes),
+        bytes.clear();
+        match File::open(path).and_then(|mut file| file.read_to_end(&mut bytes)) {
+            Ok(_) => reader.add(&name, &bytes),
             Err(error) => reader.skip(DicomError::Unreadable {
                 file: name,
                 reason: error.to_string(),
