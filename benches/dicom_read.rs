@@ -149,7 +149,11 @@ impl Pydicom {
             let _ = stderr.read_to_string(&mut errors);
         }
         let _ = self.child.wait();
-        errors.lines().last().unwrap_or("python3 stopped").to_owned()
+        errors
+            .lines()
+            .last()
+            .unwrap_or("python3 stopped")
+            .to_owned()
     }
 
     /// One timed read: seconds and the volume's shape.

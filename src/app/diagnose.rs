@@ -2,9 +2,9 @@
 //! with stage-by-stage progress, on the page's backend (WebGPU or CPU), and
 //! shows the probability, the timings and the attention over the CT.
 //!
-//! The model is the site's own (loaded in the model panel) or, until trained
-//! weights ship, the seeded untrained one, and the page says so next to every
-//! number.
+//! The model is the one bundled with the page (the default when one ships),
+//! the site's own (loaded in the model panel), or the seeded untrained
+//! network, and the page says which next to every number.
 
 use std::rc::Rc;
 
@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::compute::{Backend, Compute};
 use super::export::{download_png, download_text};
 use super::job::{Job, ModelChoice};
-use super::models::OwnModel;
+use super::models::{LoadedModel, Models};
 use super::put_rgba;
 use super::self_check::SELF_CHECK_SEED;
 use super::worker_client::{JobError, run_job};
@@ -70,8 +70,8 @@ pub fn DiagnosePanel(
     volume: Volume,
     /// The page's backend, once chosen.
     compute: LocalResource<Compute>,
-    /// The site's own model, once loaded.
-    own: ReadSignal<Option<OwnModel>, LocalStorage>,
+    /// The trained models the page has.
+    models: Models,
     /// Receives each new diagnosis (for the viewer's overlay).
     set_diagnosis: WriteSignal<Option<Rc<Diagnosis>>, LocalStorage>,
 ) -> impl IntoView {
@@ -80,15 +80,30 @@ pub fn DiagnosePanel(
     let (progress, set_progress) = signal(None::<String>);
     let (result, set_result) =
         signal_local(None::<Result<(DiagnosisReport, Rc<Diagnosis>), String>>);
-    let (preset, set_preset) = signal("web-default".to_owned());
+    // The bundled model when one ships, the untrained network otherwise.
+    let initial = if models.bundled_model().is_some() {
+        "bundled"
+    } else {
+        "web-default"
+    };
+    let (preset, set_preset) = signal(initial.to_owned());
+    // The trained model the choice names, if it is one (tracked).
+    let trained = move |choice: &str| -> Option<LoadedModel> {
+        match choice {
+            "bundled" => models.bundled_model(),
+            "own" => models.own.get(),
+            _ => None,
+        }
+    };
 
     let start = move |_| {
         let Some(compute) = compute.get_untracked() else {
             return;
         };
-        let (model, weights) = match preset.get_untracked().as_str() {
-            "own" => match own.get_untracked() {
-                Some(model) => (ModelChoice::Own(Box::new(model.card)), model.bytes),
+        let choice = preset.get_untracked();
+        let (model, weights) = match choice.as_str() {
+            "bundled" | "own" => match untrack(|| trained(&choice)) {
+                Some(model) => (ModelChoice::Trained(Box::new(model.card)), model.bytes),
                 None => return,
             },
             "tiny" => (ModelChoice::Seeded(DsanConfig::tiny()), Rc::default()),
@@ -122,27 +137,34 @@ pub fn DiagnosePanel(
     view! {
         <section class="diagnose" aria-labelledby="diagnose-title">
             <h3 id="diagnose-title">"Diagnosis"</h3>
-            {move || if preset.get() == "own" {
-                own.get().map(|m| view! {
+            {move || match trained(&preset.get()) {
+                Some(m) => view! {
                     <p class="warning">{format!("Model: {} {}. {} Not a medical device.",
                         m.card.name, m.card.version, m.card.limitations)}</p>
-                }.into_any()).unwrap_or_else(|| ().into_any())
-            } else {
-                view! {
+                }.into_any(),
+                None => view! {
                     <p class="warning">
-                        "No trained weights are bundled yet: this runs an untrained network with random "
-                        "weights (seed " {SELF_CHECK_SEED} "). Its probability means nothing; it shows the "
-                        "pipeline working. Not a medical device."
+                        "This runs an untrained network with random weights (seed " {SELF_CHECK_SEED}
+                        "). Its probability means nothing; it shows the pipeline working. "
+                        "Not a medical device."
                     </p>
-                }.into_any()
+                }.into_any(),
             }}
             <label for="diagnose-preset">"Network "</label>
             <select id="diagnose-preset" data-testid="diagnose-preset"
                 on:change=move |ev| set_preset.set(event_target_value(&ev))>
-                <option value="web-default" selected>"web default, untrained (ResNet-34, 64x128x128)"</option>
+                <option value="bundled" selected=initial == "bundled"
+                    disabled=move || models.bundled_model().is_none()>
+                    {move || models.bundled_model().map_or_else(
+                        || "default model (none ships with this page)".to_owned(),
+                        |m| format!("default model: {} {}", m.card.name, m.card.version))}
+                </option>
+                <option value="web-default" selected=initial == "web-default">
+                    "web default, untrained (ResNet-34, 64x128x128)"
+                </option>
                 <option value="tiny">"tiny, untrained (quick check)"</option>
-                <option value="own" disabled=move || own.get().is_none()>
-                    {move || own.get().map_or_else(
+                <option value="own" disabled=move || models.own.get().is_none()>
+                    {move || models.own.get().map_or_else(
                         || "your model (load one in the model panel)".to_owned(),
                         |m| format!("your model: {} {}", m.card.name, m.card.version))}
                 </option>

@@ -24,8 +24,9 @@ use crate::weights::ModelCard;
 pub enum ModelChoice {
     /// The untrained network of this architecture, seeded.
     Seeded(DsanConfig),
-    /// A site's own model; its weights travel beside the header.
-    Own(Box<ModelCard>),
+    /// A trained model (the bundled one or a site's own); its weights travel
+    /// beside the header.
+    Trained(Box<ModelCard>),
 }
 
 /// A job's small part.
@@ -78,7 +79,7 @@ pub struct Job {
     pub backend: Backend,
     /// The model.
     pub model: ModelChoice,
-    /// The weights of [`ModelChoice::Own`] (empty for a seeded model),
+    /// The weights of [`ModelChoice::Trained`] (empty for a seeded model),
     /// shared with the model panel rather than copied.
     pub weights: Rc<Vec<u8>>,
     /// The CT.

@@ -1,5 +1,6 @@
 //! The web page (wasm32 only): a Leptos client-side app. It shows the
-//! product and its privacy promise, takes a site's own model, opens a CT
+//! product and its privacy promise, loads the model bundled with it (if one
+//! ships) or a site's own, opens a CT
 //! (files, folder, .zip or a bundled sample),
 //! shows the chosen series and diagnoses it, tells which compute backend the
 //! browser offers, and runs a model self-check on it.
@@ -21,7 +22,7 @@ pub use worker::serve as serve_worker;
 use leptos::prelude::*;
 
 use compute::Compute;
-use models::ModelPanel;
+use models::{ModelPanel, Models};
 use self_check::SelfCheck;
 use study::StudyPanel;
 
@@ -62,6 +63,27 @@ async fn file_bytes(file: &web_sys::File) -> Result<Vec<u8>, String> {
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
+/// A file of this site (a same-origin GET, as every request the page makes).
+async fn fetch_bytes(path: &str) -> Result<Vec<u8>, String> {
+    use wasm_bindgen::JsCast;
+    let fail = |what: &str| format!("{path}: {what}");
+    let window = web_sys::window().ok_or_else(|| fail("no window"))?;
+    let response: web_sys::Response =
+        wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(path))
+            .await
+            .map_err(|_| fail("could not be fetched"))?
+            .dyn_into()
+            .map_err(|_| fail("not a response"))?;
+    if !response.ok() {
+        return Err(fail(&format!("HTTP {}", response.status())));
+    }
+    let body = response.array_buffer().map_err(|_| fail("no body"))?;
+    let buffer = wasm_bindgen_futures::JsFuture::from(body)
+        .await
+        .map_err(|_| fail("the body could not be read"))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
 /// Milliseconds since the page or worker started (`performance.now()` of
 /// whichever global scope runs this).
 fn now_ms() -> f64 {
@@ -78,6 +100,10 @@ fn now_ms() -> f64 {
 pub fn App() -> impl IntoView {
     let compute = LocalResource::new(compute::choose);
     let (own, set_own) = signal_local(None);
+    let models = Models {
+        bundled: LocalResource::new(models::fetch_bundled),
+        own,
+    };
     view! {
         <header>
             <h1>"DSAN-CT"</h1>
@@ -93,8 +119,8 @@ pub fn App() -> impl IntoView {
                 </p>
                 <p class="warning">"Research software, not a medical device."</p>
             </section>
-            <ModelPanel own set_own />
-            <StudyPanel compute own />
+            <ModelPanel models set_own />
+            <StudyPanel compute models />
             <Suspense fallback=|| view! { <p data-testid="backend-badge" class="badge">"Checking for WebGPU…"</p> }>
                 {move || compute.get().map(|compute| view! { <Backend compute /> })}
             </Suspense>

@@ -1,8 +1,10 @@
-//! "Load your own model": a model card and its weights file picked together
-//! are checked (card format, architecture, size, SHA-256, tensor layout) in
-//! the browser, in the compute worker, before the diagnosis may use them; a
-//! file that fails is refused with the reason and the page goes on with the
-//! model it had.
+//! The trained models the page has. The default one ships in `model-weights/`
+//! (its `models.json` names the card; none yet) and is fetched from this site
+//! with its size and SHA-256 checked. "Load your own model": a model card and
+//! its weights file picked together are checked (card format, architecture,
+//! size, SHA-256, tensor layout) in the browser, in the compute worker, before
+//! the diagnosis may use them. A model that fails is refused with the reason
+//! and the page goes on with the model it had.
 
 use std::rc::Rc;
 
@@ -11,20 +13,61 @@ use leptos::task::spawn_local;
 use web_sys::File;
 
 use super::worker_client::check_model;
-use super::{file_bytes, input_files};
-use crate::weights::{ModelCard, parse_card};
+use super::{fetch_bytes, file_bytes, input_files};
+use crate::weights::{MODEL_INDEX_FILE, ModelCard, ModelIndex, check_bytes, parse_card};
 
-/// A site's own model, checked: its card and its weights' bytes.
+/// A trained model, checked: its card and its weights' bytes.
 #[derive(Debug, Clone)]
-pub struct OwnModel {
+pub struct LoadedModel {
     /// The model card.
     pub card: ModelCard,
     /// The weights file, as the card describes it.
     pub bytes: Rc<Vec<u8>>,
 }
 
+/// The trained models the page has.
+#[derive(Clone, Copy)]
+pub struct Models {
+    /// The default model bundled with the page: `None` while it is fetched,
+    /// `Ok(None)` when none ships, `Err` when it could not be used.
+    pub bundled: LocalResource<Result<Option<LoadedModel>, String>>,
+    /// The site's own model, once loaded.
+    pub own: ReadSignal<Option<LoadedModel>, LocalStorage>,
+}
+
+impl Models {
+    /// The bundled model, if one ships and was fetched intact (tracked).
+    pub fn bundled_model(&self) -> Option<LoadedModel> {
+        self.bundled.get().and_then(Result::ok).flatten()
+    }
+}
+
+/// Folder of the bundled models, beside the page.
+const BUNDLED: &str = "model-weights";
+
+/// Fetches the default model named in `model-weights/models.json`, its
+/// weights' size and SHA-256 checked against its card (the compute worker
+/// checks the rest when it loads them).
+pub async fn fetch_bundled() -> Result<Option<LoadedModel>, String> {
+    let index_path = format!("{BUNDLED}/{MODEL_INDEX_FILE}");
+    let index: ModelIndex = serde_json::from_slice(&fetch_bytes(&index_path).await?)
+        .map_err(|e| format!("{index_path}: {e}"))?;
+    let Some(card_file) = index.default else {
+        return Ok(None);
+    };
+    let card_path = format!("{BUNDLED}/{card_file}");
+    let card =
+        parse_card(&card_path, &fetch_bytes(&card_path).await?).map_err(|e| e.to_string())?;
+    let bytes = fetch_bytes(&format!("{BUNDLED}/{}", card.weights.file)).await?;
+    check_bytes(&card.weights, &bytes).map_err(|e| e.to_string())?;
+    Ok(Some(LoadedModel {
+        card,
+        bytes: Rc::new(bytes),
+    }))
+}
+
 /// Checks the picked files: exactly one card (.json), and the weights file it names.
-async fn check(files: Vec<File>) -> Result<OwnModel, String> {
+async fn check(files: Vec<File>) -> Result<LoadedModel, String> {
     let cards: Vec<&File> = files
         .iter()
         .filter(|f| f.name().ends_with(".json"))
@@ -52,7 +95,7 @@ async fn check(files: Vec<File>) -> Result<OwnModel, String> {
     check_model(&card, &bytes)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(OwnModel {
+    Ok(LoadedModel {
         card,
         bytes: Rc::new(bytes),
     })
@@ -61,10 +104,10 @@ async fn check(files: Vec<File>) -> Result<OwnModel, String> {
 /// The model panel: what the page runs, and the input for a site's own model.
 #[component]
 pub fn ModelPanel(
-    /// The loaded model, if any.
-    own: ReadSignal<Option<OwnModel>, LocalStorage>,
-    /// Sets it.
-    set_own: WriteSignal<Option<OwnModel>, LocalStorage>,
+    /// The trained models the page has.
+    models: Models,
+    /// Sets the site's own model.
+    set_own: WriteSignal<Option<LoadedModel>, LocalStorage>,
 ) -> impl IntoView {
     let (error, set_error) = signal(None::<String>);
     let on_files = move |ev: leptos::ev::Event| {
@@ -80,29 +123,63 @@ pub fn ModelPanel(
     view! {
         <section class="panel" aria-labelledby="model-title">
             <h2 id="model-title">"Model"</h2>
-            <p>"No trained weights ship with this page yet: without your own model, the diagnosis "
-               "runs an untrained network with random weights, which shows the pipeline working "
-               "and nothing more."</p>
+            {move || match models.bundled.get() {
+                None => view! { <p role="status">"Loading the bundled model…"</p> }.into_any(),
+                Some(Ok(Some(m))) => view! {
+                    <ModelCardView model=m testid="model-default" title="Default model" />
+                }.into_any(),
+                Some(Ok(None)) => view! {
+                    <p>"No trained weights ship with this page yet: without your own model, the "
+                       "diagnosis runs an untrained network with random weights, which shows the "
+                       "pipeline working and nothing more."</p>
+                }.into_any(),
+                Some(Err(e)) => view! {
+                    <p class="error" role="alert" data-testid="bundled-error">
+                        {format!("The model bundled with this page cannot be used ({e}); \
+                                  load your own, or diagnose with the untrained network.")}
+                    </p>
+                }.into_any(),
+            }}
             <label>"Load your own model (model card .json and its weights file) "
                 <input type="file" multiple accept=".json,.mpk" data-testid="model-input" on:change=on_files />
             </label>
-            {move || own.get().map(|m| {
-                let c = m.card;
-                view! {
-                    <dl data-testid="model-loaded">
-                        <dt>"Loaded"</dt><dd>{format!("{} {}", c.name, c.version)}</dd>
-                        <dt>"Classes"</dt><dd>{c.classes.join(", ")}</dd>
-                        <dt>"Training data"</dt>
-                        <dd>{format!("{}{}", c.training_data.description,
-                            if c.training_data.synthetic { " (synthetic)" } else { "" })}</dd>
-                        <dt>"Limitations"</dt><dd>{c.limitations}</dd>
-                        <dt>"Weights"</dt><dd>{format!("{} ({} bytes, SHA-256 verified)", c.weights.file, c.weights.bytes)}</dd>
-                    </dl>
-                }
+            {move || models.own.get().map(|m| view! {
+                <ModelCardView model=m testid="model-loaded" title="Loaded" />
             })}
             {move || error.get().map(|e| view! {
                 <p class="error" role="alert" data-testid="model-error">{e}</p>
             })}
         </section>
+    }
+}
+
+/// What a model card says, for the user.
+#[component]
+fn ModelCardView(
+    /// The model.
+    model: LoadedModel,
+    /// The list's `data-testid`.
+    testid: &'static str,
+    /// The first row's label.
+    title: &'static str,
+) -> impl IntoView {
+    let c = model.card;
+    let metrics = c
+        .metrics
+        .iter()
+        .map(|m| format!("{} {:.3} ({})", m.name, m.value, m.measured_on))
+        .collect::<Vec<_>>()
+        .join("; ");
+    view! {
+        <dl data-testid=testid>
+            <dt>{title}</dt><dd>{format!("{} {}", c.name, c.version)}</dd>
+            <dt>"Classes"</dt><dd>{c.classes.join(", ")}</dd>
+            <dt>"Training data"</dt>
+            <dd>{format!("{}{}", c.training_data.description,
+                if c.training_data.synthetic { " (synthetic)" } else { "" })}</dd>
+            <dt>"Measured"</dt><dd>{if metrics.is_empty() { "–".to_owned() } else { metrics }}</dd>
+            <dt>"Limitations"</dt><dd>{c.limitations}</dd>
+            <dt>"Weights"</dt><dd>{format!("{} ({} bytes, SHA-256 verified)", c.weights.file, c.weights.bytes)}</dd>
+        </dl>
     }
 }

@@ -3,19 +3,16 @@
 //! volume and shown (one axial slice, lung window), ready for diagnosis.
 
 use gloo_timers::future::TimeoutFuture;
-use js_sys::Uint8Array;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{File, FileSystemEntry, Response};
+use web_sys::{File, FileSystemEntry};
 
 use super::compute::Compute;
 use super::diagnose::DiagnosePanel;
 use super::drop::{dropped_entries, entry_files};
-use super::models::OwnModel;
+use super::models::Models;
 use super::viewer::Viewer;
-use super::{file_bytes, input_files, now_ms};
+use super::{fetch_bytes, file_bytes, input_files, now_ms};
 use crate::dicom::{Study, StudyReader, StudyReport, assemble};
 use crate::volume::Volume;
 
@@ -57,25 +54,6 @@ enum Opened {
     Sample(&'static str),
 }
 
-/// A file of this site (a same-origin GET, as every request the page makes).
-async fn fetch_bytes(path: &str) -> Result<Vec<u8>, String> {
-    let fail = |what: &str| format!("{path}: {what}");
-    let window = web_sys::window().ok_or_else(|| fail("no window"))?;
-    let response: Response = JsFuture::from(window.fetch_with_str(path))
-        .await
-        .map_err(|_| fail("could not be fetched"))?
-        .dyn_into()
-        .map_err(|_| fail("not a response"))?;
-    if !response.ok() {
-        return Err(fail(&format!("HTTP {}", response.status())));
-    }
-    let body = response.array_buffer().map_err(|_| fail("no body"))?;
-    let buffer = JsFuture::from(body)
-        .await
-        .map_err(|_| fail("the body could not be read"))?;
-    Ok(Uint8Array::new(&buffer).to_vec())
-}
-
 fn display_name(file: &File) -> String {
     // `webkitRelativePath` (folder inputs) is not in web-sys' File binding.
     js_sys::Reflect::get(file, &"webkitRelativePath".into())
@@ -91,8 +69,8 @@ fn display_name(file: &File) -> String {
 pub fn StudyPanel(
     /// The page's backend, once chosen.
     compute: LocalResource<Compute>,
-    /// The site's own model, once loaded.
-    own: ReadSignal<Option<OwnModel>, LocalStorage>,
+    /// The trained models the page has.
+    models: Models,
 ) -> impl IntoView {
     let state = StoredValue::new(DropState::default());
     let (progress, set_progress) = signal(None::<String>);
@@ -256,7 +234,7 @@ pub fn StudyPanel(
                 <p data-testid="read-time" data-ms=ms>{format!("Read in {:.0} ms", ms)}</p>
             })}
             {move || loaded.get().map(|l| match l {
-                Ok(loaded) => view! { <VolumeView loaded compute own /> }.into_any(),
+                Ok(loaded) => view! { <VolumeView loaded compute models /> }.into_any(),
                 Err(message) => view! { <p class="error" role="alert" data-testid="volume-error">{message}</p> }.into_any(),
             })}
         </section>
@@ -343,8 +321,8 @@ fn VolumeView(
     loaded: Loaded,
     /// The page's backend, once chosen.
     compute: LocalResource<Compute>,
-    /// The site's own model, once loaded.
-    own: ReadSignal<Option<OwnModel>, LocalStorage>,
+    /// The trained models the page has.
+    models: Models,
 ) -> impl IntoView {
     let [depth, rows, columns] = loaded.volume.dims();
     let [dz, dy, dx] = loaded.volume.spacing();
@@ -358,7 +336,7 @@ fn VolumeView(
                 {loaded.warnings.iter().map(|w| view! { <li>{w.clone()}</li> }).collect_view()}
             </ul>
             <Viewer volume=loaded.volume.clone() diagnosis />
-            <DiagnosePanel volume=loaded.volume compute own set_diagnosis />
+            <DiagnosePanel volume=loaded.volume compute models set_diagnosis />
         </div>
     }
 }

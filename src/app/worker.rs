@@ -162,7 +162,7 @@ async fn run_on<B: burn::prelude::Backend>(job: Job) -> Result<(Diagnosis, Strin
         ModelChoice::Seeded(config) => seeded_card(&config, SELF_CHECK_SEED)
             .map(|(card, bytes)| (card, Rc::new(bytes)))
             .map_err(|e| Failure::Model(e.to_string()))?,
-        ModelChoice::Own(card) => (*card, job.weights),
+        ModelChoice::Trained(card) => (*card, job.weights),
     };
     let model =
         load_weights::<B>(&card, &weights, &device).map_err(|e| Failure::Model(e.to_string()))?;

@@ -13,6 +13,17 @@ pub const CARD_FORMAT_VERSION: u32 = 1;
 /// Weights encoding this build reads and writes.
 pub const WEIGHTS_FORMAT: &str = "burn-0.21-named-mpk-f16";
 
+/// Name of the index in `model-weights/` that names the page's default model.
+pub const MODEL_INDEX_FILE: &str = "models.json";
+
+/// `model-weights/models.json`: which card (a file beside it) the page loads
+/// as its default model; `null` when none ships.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelIndex {
+    /// File name of the default model's card.
+    pub default: Option<String>,
+}
+
 /// A model card (see `model-weights/README.md` for the field reference).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelCard {

@@ -12,11 +12,11 @@ mod layout;
 mod record;
 
 pub use card::{
-    CARD_FORMAT_VERSION, Metric, ModelCard, Preprocessing, TrainingData, WEIGHTS_FORMAT,
-    WeightsFile,
+    CARD_FORMAT_VERSION, MODEL_INDEX_FILE, Metric, ModelCard, ModelIndex, Preprocessing,
+    TrainingData, WEIGHTS_FORMAT, WeightsFile,
 };
 pub use error::WeightsError;
 #[cfg(not(target_arch = "wasm32"))]
 pub use files::{load_model_files, read_card, save_model_files, weights_path};
 pub use layout::{TensorLayout, sha256_hex};
-pub use record::{decode_weights, encode_weights, load_weights, parse_card};
+pub use record::{check_bytes, decode_weights, encode_weights, load_weights, parse_card};

@@ -92,14 +92,9 @@ pub fn load_weights<B: Backend>(
     decode_weights(&card.architecture, &card.weights, bytes, device)
 }
 
-/// Decodes weights `bytes` for the network `architecture`, after checking them
-/// against their card entry `entry` (see [`load_weights`]).
-pub fn decode_weights<B: Backend>(
-    architecture: &DsanConfig,
-    entry: &WeightsFile,
-    bytes: &[u8],
-    device: &B::Device,
-) -> Result<Dsan<B>, WeightsError> {
+/// Checks that weights `bytes` have the size and SHA-256 their card entry
+/// `entry` records (the part of [`load_weights`]' checks that needs no network).
+pub fn check_bytes(entry: &WeightsFile, bytes: &[u8]) -> Result<(), WeightsError> {
     let file = entry.file.clone();
     if bytes.len() as u64 != entry.bytes {
         return Err(WeightsError::Size {
@@ -116,6 +111,19 @@ pub fn decode_weights<B: Backend>(
             actual,
         });
     }
+    Ok(())
+}
+
+/// Decodes weights `bytes` for the network `architecture`, after checking them
+/// against their card entry `entry` (see [`load_weights`]).
+pub fn decode_weights<B: Backend>(
+    architecture: &DsanConfig,
+    entry: &WeightsFile,
+    bytes: &[u8],
+    device: &B::Device,
+) -> Result<Dsan<B>, WeightsError> {
+    check_bytes(entry, bytes)?;
+    let file = entry.file.clone();
     let model = architecture.init::<B>(device);
     let expected = TensorLayout::of::<B, _>(&model);
     if expected.sha256() != entry.layout_sha256 {

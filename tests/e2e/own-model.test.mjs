@@ -1,12 +1,13 @@
-// "Load your own model": a model trained and exported by `dsan` (a tiny
-// network, one epoch on phantoms) is checked in the page and diagnoses a
-// bundled sample with the probability `dsan predict --weights` gives; a
-// weights file that does not match its card is refused with the reason and
-// the page keeps working.
+// Trained models in the page: a model trained and exported by `dsan` (a tiny
+// network, one epoch on phantoms), loaded as the site's own or bundled in
+// model-weights/ as the page's default, is checked in the page and diagnoses a
+// bundled sample with the probability `dsan predict --weights` gives; weights
+// that do not match their card are refused with the reason and the page keeps
+// working.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { serveDist, launch, openPage, diagnoseOnPage, assertPrivate } from './harness.mjs';
@@ -16,14 +17,16 @@ const DSAN = process.env.DSAN_BIN ?? 'dsan';
 const SAMPLES = new URL('../../public/samples/', import.meta.url).pathname;
 const SAMPLE = 'cap-like-1.zip';
 
+const run = (args) => execFileSync(DSAN, args, { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
+
 let server;
+let work;
 let card;
 let weights;
 let native;
 before(async () => {
   server = await serveDist(DIST);
-  const work = mkdtempSync(join(tmpdir(), 'dsan-own-model-'));
-  const run = (args) => execFileSync(DSAN, args, { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
+  work = mkdtempSync(join(tmpdir(), 'dsan-own-model-'));
   run(['phantoms', '--out', join(work, 'data'), '--n', '4', '--seed', '77', '--slices', '40', '--size', '96']);
   run(['train', '--data', join(work, 'data'), '--preset', 'tiny', '--epochs', '1', '--batch-size', '2', '--out', join(work, 'run')]);
   card = run(['export', '--run', join(work, 'run'), '--out', join(work, 'model'), '--name', 'site test model', '--synthetic']).trim();
@@ -77,5 +80,75 @@ test('a site model is verified, named and used for the diagnosis; a mismatched o
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();
+  }
+});
+
+/** A copy of the page with `dsan export --default` of the test run in its model-weights/. */
+function distWithBundledModel(name) {
+  const dist = mkdtempSync(join(tmpdir(), 'dsan-bundled-'));
+  cpSync(DIST, dist, { recursive: true });
+  const bundled = run(['export', '--run', join(work, 'run'), '--out', join(dist, 'model-weights'), '--name', name, '--synthetic', '--default']).trim();
+  return { dist, card: bundled, weights: join(dirname(bundled), JSON.parse(readFileSync(bundled, 'utf8')).weights.file) };
+}
+
+test('a model bundled in model-weights/ is the default: fetched from the site, named, and used', async () => {
+  const bundled = distWithBundledModel('bundled test model');
+  const expected = JSON.parse(run(['predict', join(SAMPLES, SAMPLE), '--weights', bundled.card])).diagnosis;
+  const site = await serveDist(bundled.dist);
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, requests, errors } = await openPage(browser, site.url);
+    const shown = page.getByTestId('model-default');
+    await shown.waitFor({ timeout: 60_000 });
+    assert.match(await shown.textContent(), /bundled test model 1\.0\.0/);
+    assert.match(await shown.textContent(), /synthetic/);
+    await page.locator('[data-testid="backend-badge"][data-backend]').waitFor({ timeout: 60_000 });
+
+    await page.getByTestId('sample-menu').selectOption(SAMPLE);
+    await page.getByTestId('volume-info').waitFor({ timeout: 60_000 });
+    assert.equal(await page.getByTestId('diagnose-preset').inputValue(), 'bundled', 'the bundled model is preselected');
+    const report = await diagnoseOnPage(page, 120_000);
+    assert.equal(report.model, 'bundled test model');
+    report.diagnosis.probabilities.forEach((p, i) =>
+      assert.ok(Math.abs(p - expected.probabilities[i]) <= 1e-3, `probability ${i}: ${p} vs ${expected.probabilities[i]}`),
+    );
+
+    assertPrivate(requests, site.url);
+    const file = bundled.weights.split('/').pop();
+    assert.ok(requests.some((r) => r.url === `${site.url}model-weights/${file}` && r.method === 'GET'), 'the weights come from the site');
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await site.close();
+  }
+});
+
+test('bundled weights that do not match their card are refused; the page offers the untrained network', async () => {
+  const bundled = distWithBundledModel('damaged bundled model');
+  const bytes = readFileSync(bundled.weights);
+  bytes[bytes.length >> 1] ^= 0xff;
+  writeFileSync(bundled.weights, bytes);
+  const site = await serveDist(bundled.dist);
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, requests, errors } = await openPage(browser, site.url);
+    const refusal = page.getByTestId('bundled-error');
+    await refusal.waitFor({ timeout: 60_000 });
+    assert.match(await refusal.textContent(), /SHA-256 .* the file is corrupted or belongs to another card/);
+    assert.equal(await page.getByTestId('model-default').count(), 0, 'no default model');
+
+    await page.getByTestId('sample-menu').selectOption(SAMPLE);
+    await page.getByTestId('volume-info').waitFor({ timeout: 60_000 });
+    const preset = page.getByTestId('diagnose-preset');
+    assert.equal(await preset.inputValue(), 'web-default');
+    assert.equal(await preset.locator('option[value="bundled"]').isDisabled(), true);
+    await preset.selectOption('tiny');
+    const report = await diagnoseOnPage(page, 120_000);
+    assert.equal(report.diagnosis.probabilities.length, 2, 'the page still diagnoses');
+    assertPrivate(requests, site.url);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await site.close();
   }
 });

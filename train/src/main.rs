@@ -164,6 +164,10 @@ enum Command {
         /// metrics.json files of `dsan eval` to record in the card.
         #[arg(long)]
         metrics: Vec<PathBuf>,
+        /// Also name the card in <out>/models.json, so that the page (with
+        /// --out model-weights) loads it as its default model.
+        #[arg(long)]
+        default: bool,
     },
     /// Run the seeded random model on the synthetic phantom (CPU backend) and
     /// print its outputs as JSON: the reference the browser test compares with.
@@ -216,7 +220,8 @@ fn main() -> ExitCode {
             version,
             synthetic,
             metrics,
-        } => training::export_command(&run, &out, &name, &version, synthetic, &metrics),
+            default,
+        } => training::export_command(&run, &out, &name, &version, synthetic, &metrics, default),
         Command::Predict {
             paths,
             weights,

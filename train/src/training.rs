@@ -13,8 +13,8 @@ use burn::tensor::backend::AutodiffBackend;
 use dsan_ct::model::Dsan;
 use dsan_ct::pipeline::positive_class;
 use dsan_ct::weights::{
-    CARD_FORMAT_VERSION, Metric, ModelCard, Preprocessing, TrainingData, encode_weights,
-    load_model_files, save_model_files,
+    CARD_FORMAT_VERSION, MODEL_INDEX_FILE, Metric, ModelCard, ModelIndex, Preprocessing,
+    TrainingData, encode_weights, load_model_files, save_model_files,
 };
 use serde::{Deserialize, Serialize};
 
@@ -487,7 +487,8 @@ fn eval_on<B: BurnBackend>(
 
 /// `dsan export`: the best model of a run as a half-precision weights file and
 /// a model card (architecture, preprocessing, classes, data summary, the run's
-/// validation metrics and those of `dsan eval` outputs, SHA-256).
+/// validation metrics and those of `dsan eval` outputs, SHA-256); with
+/// `default`, the card is also named in `out/models.json` (the page's default).
 pub fn export_command(
     run: &Path,
     out: &Path,
@@ -495,6 +496,7 @@ pub fn export_command(
     version: &str,
     synthetic: bool,
     evaluations: &[PathBuf],
+    default: bool,
 ) -> anyhow::Result<()> {
     let read = |file: &str| -> anyhow::Result<Vec<u8>> {
         let path = run.join(file);
@@ -566,7 +568,15 @@ pub fn export_command(
             "Validated only on the data named here. Not a medical device.".into()
         },
     };
-    let path = save_model_files(out, &format!("{}.json", slug(name, version)), &card, &bytes)?;
+    let card_file = format!("{}.json", slug(name, version));
+    let path = save_model_files(out, &card_file, &card, &bytes)?;
+    if default {
+        let index = out.join(MODEL_INDEX_FILE);
+        let json = serde_json::to_string_pretty(&ModelIndex {
+            default: Some(card_file),
+        })?;
+        std::fs::write(&index, json + "\n").with_context(|| index.display().to_string())?;
+    }
     println!("{}", path.display());
     Ok(())
 }

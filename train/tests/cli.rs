@@ -414,6 +414,10 @@ fn train_resume_eval_export_and_predict_with_the_exported_model() {
         "--synthetic".into(),
     ]);
     let card_path = std::path::PathBuf::from(text(&exported.stdout).trim());
+    assert!(
+        !weights.join("models.json").exists(),
+        "no --default, no index"
+    );
     let eval_dir = data.join("eval");
     run_dsan(vec![
         "eval".into(),
@@ -477,7 +481,14 @@ fn train_resume_eval_export_and_predict_with_the_exported_model() {
         "--synthetic".into(),
         "--metrics".into(),
         eval_dir.join("metrics.json").display().to_string(),
+        "--default".into(),
     ]);
+    // With --default, the card is named as the page's default.
+    let index = json_file(&weights.join("models.json"));
+    assert_eq!(
+        index["default"].as_str(),
+        card_path.file_name().and_then(|n| n.to_str())
+    );
     let card = json_file(&card_path);
     assert_eq!(card["training_data"]["synthetic"], true);
     let measured: Vec<&str> = card["metrics"]
