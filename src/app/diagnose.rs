@@ -80,8 +80,9 @@ pub fn DiagnosePanel(
     let (progress, set_progress) = signal(None::<String>);
     let (result, set_result) =
         signal_local(None::<Result<(DiagnosisReport, Rc<Diagnosis>), String>>);
-    // The bundled model when one ships, the untrained network otherwise.
-    let initial = if models.bundled_model().is_some() {
+    // The bundled model when one ships, the untrained network otherwise
+    // (read once: the panel must not be rebuilt when the model arrives).
+    let initial = if untrack(|| models.bundled_model()).is_some() {
         "bundled"
     } else {
         "web-default"
