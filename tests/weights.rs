@@ -9,8 +9,8 @@ use burn::backend::NdArray;
 use dsan_ct::model::{DsanConfig, synthetic_input};
 use dsan_ct::probe::{seeded_cpu_model, seeded_model};
 use dsan_ct::weights::{
-    CARD_FORMAT_VERSION, ModelCard, Preprocessing, TrainingData, WeightsError, encode_weights,
-    load_model_files, load_weights, parse_card, save_model_files,
+    CARD_FORMAT_VERSION, MODEL_INDEX_FILE, ModelCard, ModelIndex, Preprocessing, TrainingData,
+    WeightsError, encode_weights, load_model_files, load_weights, parse_card, save_model_files,
 };
 
 type B = NdArray<f32>;
@@ -169,4 +169,21 @@ fn files_round_trip_through_a_folder() {
     let err = load_model_files::<B>(&card_path, &device).unwrap_err();
     assert!(matches!(err, WeightsError::Io { .. }), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The index of the models bundled with the page (`model-weights/models.json`)
+/// parses, and the default model it names, if any, loads with every check:
+/// a shipped default cannot be broken unnoticed.
+#[test]
+fn the_bundled_model_index_parses_and_its_default_loads() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("model-weights");
+    let index: ModelIndex =
+        serde_json::from_slice(&std::fs::read(dir.join(MODEL_INDEX_FILE)).unwrap()).unwrap();
+    if let Some(card) = index.default {
+        let (card, _) = load_model_files::<B>(&dir.join(&card), &Default::default()).unwrap();
+        assert!(
+            card.training_data.synthetic,
+            "the default model is trained on phantoms"
+        );
+    }
 }
