@@ -17,9 +17,8 @@ use super::export::{download_png, download_text};
 use super::job::{Job, ModelChoice};
 use super::models::{LoadedModel, Models};
 use super::put_rgba;
-use super::self_check::SELF_CHECK_SEED;
+use super::self_check::{Preset, SELF_CHECK_SEED};
 use super::worker_client::{JobError, run_job};
-use crate::model::DsanConfig;
 use crate::pipeline::{Diagnosis, DiagnosisSummary};
 use crate::render::{OverlayStyle, Window, axial_rgba, blend_attention, mask_outline};
 use crate::volume::Volume;
@@ -107,9 +106,8 @@ pub fn DiagnosePanel(
                 Some(model) => (ModelChoice::Trained(Box::new(model.card)), model.bytes),
                 None => return,
             },
-            "tiny" => (ModelChoice::Seeded(DsanConfig::tiny()), Rc::default()),
-            _ => (
-                ModelChoice::Seeded(DsanConfig::web_default()),
+            untrained => (
+                ModelChoice::Seeded(Preset::from_name(untrained).config()),
                 Rc::default(),
             ),
         };

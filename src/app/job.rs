@@ -242,6 +242,14 @@ impl Task {
 const MAPS: [&str; 3] = ["ensemble", "uniform", "balanced"];
 
 impl Reply {
+    /// A failure of the input or the model (not of the backend).
+    pub fn refused(message: impl ToString) -> Self {
+        Self::Failed {
+            message: message.to_string(),
+            backend: false,
+        }
+    }
+
     /// The reply as a message.
     pub fn encode(&self) -> Result<Message, MessageError> {
         let object = Object::new();

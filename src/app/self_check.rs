@@ -42,7 +42,8 @@ impl Preset {
         }
     }
 
-    fn from_name(name: &str) -> Self {
+    /// The preset a name stands for (the web default for any other).
+    pub fn from_name(name: &str) -> Self {
         match name {
             "tiny" => Self::Tiny,
             _ => Self::WebDefault,

@@ -33,13 +33,9 @@ fn scope() -> DedicatedWorkerGlobalScope {
 /// Posts `reply` to the page. A reply that cannot be encoded becomes a
 /// failure saying why.
 fn post(reply: &Reply) {
-    let message = reply.encode().or_else(|e| {
-        Reply::Failed {
-            message: format!("the worker could not send its result: {e}"),
-            backend: false,
-        }
+    let message = reply
         .encode()
-    });
+        .or_else(|e| Reply::refused(format!("the worker could not send its result: {e}")).encode());
     if let Ok(message) = message {
         // Posting to the page only fails for uncloneable values; ours are
         // strings, numbers and typed arrays.
@@ -76,10 +72,7 @@ pub fn serve() {
                 Ok(Task::Diagnose(job)) => run(*job).await,
                 Ok(Task::CheckModel(card, weights)) => check_model(&card, &weights),
                 Ok(Task::SelfCheck(backend, preset)) => self_check(backend, preset).await,
-                Err(e) => Reply::Failed {
-                    message: format!("the worker could not read the request: {e}"),
-                    backend: false,
-                },
+                Err(e) => Reply::refused(format!("the worker could not read the request: {e}")),
             };
             post(&reply);
         });
@@ -101,10 +94,7 @@ async fn set_up_webgpu() {
 fn check_model(card: &ModelCard, weights: &[u8]) -> Reply {
     match load_weights::<CpuBackend>(card, weights, &Default::default()) {
         Ok(model) => Reply::ModelChecked(burn::module::Module::num_params(&model)),
-        Err(e) => Reply::Failed {
-            message: e.to_string(),
-            backend: false,
-        },
+        Err(e) => Reply::refused(e),
     }
 }
 
@@ -118,10 +108,7 @@ async fn self_check(backend: Backend, preset: Preset) -> Reply {
     };
     match outcome {
         Ok(report) => Reply::SelfChecked(Box::new(report)),
-        Err(e) => Reply::Failed {
-            message: e.to_string(),
-            backend: false,
-        },
+        Err(e) => Reply::refused(e),
     }
 }
 
@@ -142,10 +129,7 @@ async fn run(job: Job) -> Reply {
             backend: matches!(e, DiagnosisError::Backend { .. }),
             message: e.to_string(),
         },
-        Err(Failure::Model(message)) => Reply::Failed {
-            message,
-            backend: false,
-        },
+        Err(Failure::Model(message)) => Reply::refused(message),
     }
 }
 
