@@ -45,10 +45,12 @@ setup_browser() {
 }
 
 setup_python() {
-    # The independent DICOM reader the phantom round-trip test compares with.
-    if ! python3 -c 'import pydicom, numpy' 2>/dev/null; then
-        log "pip install pydicom numpy"
-        python3 -m pip install --quiet "pydicom==3.0.2" numpy
+    # The independent DICOM reader the phantom round-trip test compares with,
+    # its JPEG Lossless decoder (the real COVID-CT-MD series), and Pillow,
+    # which writes those series as CC-CCII-style slice images.
+    if ! python3 -c 'import pydicom, numpy, PIL, libjpeg' 2>/dev/null; then
+        log "pip install pydicom numpy pillow pylibjpeg pylibjpeg-libjpeg"
+        python3 -m pip install --quiet "pydicom==3.0.2" numpy pillow pylibjpeg pylibjpeg-libjpeg
     fi
 }
 

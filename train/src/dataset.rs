@@ -3,8 +3,8 @@
 //! network input by the library's own preprocessing (the page's code path) and
 //! cached on disk, so epochs and later runs do not decode DICOM again.
 //!
-//! A case is `<dir>/<case_id>` (a folder of DICOM files, a .zip, or a NIfTI
-//! file) or `<dir>/<case_id>.nii[.gz]`; `infection_mask` is a NIfTI file
+//! A case is `<dir>/<case_id>` (a folder of DICOM files, a .zip, a NIfTI file
+//! or a folder of slice images) or `<dir>/<case_id>.nii[.gz]`; `infection_mask` is a NIfTI file
 //! relative to `<dir>` on the CT's grid (non-zero = infected).
 
 use std::io::Write as _;
@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::files::{Readers, collect_files, read_volume};
 use crate::parallel::try_map;
+use crate::slice_images::SliceImages;
 
 /// Format tag at the start of every cache file; bump it when the layout or
 /// the preprocessing code changes what a cached case holds.
@@ -87,6 +88,17 @@ pub struct CaseSummary {
     pub infection_ml: Option<f64>,
 }
 
+/// How cases become network inputs.
+#[derive(Debug, Clone, Copy)]
+pub struct Reading<'a> {
+    /// The model card's preprocessing.
+    pub preprocessing: &'a Preprocessing,
+    /// The model grid `[D, H, W]`.
+    pub grid: [usize; 3],
+    /// How slice images map to HU and geometry.
+    pub images: &'a SliceImages,
+}
+
 /// Prepared cases of one data folder, in `labels.csv` order.
 pub type Dataset = Vec<PreparedCase>;
 
@@ -109,14 +121,13 @@ fn case_path(dir: &Path, case_id: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// Loads the cases `records` of `dir` (see the module docs), preparing each
-/// with `preprocessing` onto `grid` (one case per core at a time), through the
-/// cache folder when one is given.
+/// as `reading` says (one case per core at a time), through the cache folder
+/// when one is given.
 pub fn load_dataset(
     dir: &Path,
     records: &[CaseRecord],
     classes: &[String],
-    preprocessing: &Preprocessing,
-    grid: [usize; 3],
+    reading: &Reading,
     cache: Option<&Path>,
 ) -> anyhow::Result<Dataset> {
     let bar = ProgressBar::new(records.len() as u64).with_style(
@@ -133,7 +144,7 @@ pub fn load_dataset(
                     record.case_id, record.label
                 )
             })?;
-        let (input, infection, summary) = prepare_cached(dir, record, preprocessing, grid, cache)
+        let (input, infection, summary) = prepare_cached(dir, record, reading, cache)
             .with_context(|| format!("case {}", record.case_id))?;
         bar.inc(1);
         Ok::<_, anyhow::Error>(PreparedCase {
@@ -151,14 +162,10 @@ pub fn load_dataset(
 
 type Prepared = (Vec<f32>, Option<Vec<f32>>, CaseSummary);
 
-/// The cache key: the preprocessing, the grid and every source file's path,
-/// size and modification time.
-fn cache_key(
-    files: &[PathBuf],
-    preprocessing: &Preprocessing,
-    grid: [usize; 3],
-) -> anyhow::Result<String> {
-    let mut text = serde_json::to_string(&(preprocessing, grid))?;
+/// The cache key: the preprocessing, the grid, the reading of slice images
+/// and every source file's path, size and modification time.
+fn cache_key(files: &[PathBuf], reading: &Reading) -> anyhow::Result<String> {
+    let mut text = serde_json::to_string(&(reading.preprocessing, reading.grid, reading.images))?;
     for file in files {
         let meta = std::fs::metadata(file).with_context(|| file.display().to_string())?;
         let modified = meta
@@ -174,8 +181,7 @@ fn cache_key(
 fn prepare_cached(
     dir: &Path,
     record: &CaseRecord,
-    preprocessing: &Preprocessing,
-    grid: [usize; 3],
+    reading: &Reading,
     cache: Option<&Path>,
 ) -> anyhow::Result<Prepared> {
     let source = case_path(dir, &record.case_id)?;
@@ -183,19 +189,19 @@ fn prepare_cached(
     let mut files = collect_files(std::slice::from_ref(&source))?;
     files.extend(mask_path.clone());
     let Some(cache) = cache else {
-        return prepare(&source, mask_path.as_deref(), preprocessing, grid);
+        return prepare(&source, mask_path.as_deref(), reading);
     };
     let file = cache.join(format!(
         "{}-{}.bin",
         record.case_id.replace(['/', '\\'], "_"),
-        cache_key(&files, preprocessing, grid)?
+        cache_key(&files, reading)?
     ));
     if let Ok(bytes) = std::fs::read(&file)
-        && let Some(prepared) = decode_cached(&bytes, grid)
+        && let Some(prepared) = decode_cached(&bytes, reading.grid)
     {
         return Ok(prepared);
     }
-    let prepared = prepare(&source, mask_path.as_deref(), preprocessing, grid)?;
+    let prepared = prepare(&source, mask_path.as_deref(), reading)?;
     std::fs::create_dir_all(cache).with_context(|| cache.display().to_string())?;
     let partial = file.with_extension("partial");
     std::fs::write(&partial, encode_cached(&prepared)?)
@@ -205,15 +211,10 @@ fn prepare_cached(
 }
 
 /// Reads, segments and resamples one case (and its mask).
-fn prepare(
-    source: &Path,
-    mask: Option<&Path>,
-    preprocessing: &Preprocessing,
-    grid: [usize; 3],
-) -> anyhow::Result<Prepared> {
-    let volume = read_volume(&[source.to_path_buf()], None, Readers::One)?.volume;
-    let lungs = segment_lungs(&volume, &preprocessing.lung_mask)?;
-    let input = prepare_input(&volume, &lungs, preprocessing, grid)?;
+fn prepare(source: &Path, mask: Option<&Path>, reading: &Reading) -> anyhow::Result<Prepared> {
+    let volume = read_volume(&[source.to_path_buf()], None, Readers::One, reading.images)?.volume;
+    let lungs = segment_lungs(&volume, &reading.preprocessing.lung_mask)?;
+    let input = prepare_input(&volume, &lungs, reading.preprocessing, reading.grid)?;
     let lung_ml = lungs.volume_ml;
     let Some(mask) = mask else {
         let summary = CaseSummary {

@@ -6,6 +6,8 @@ use anyhow::{Context, bail};
 use dsan_ct::dicom::{Study, assemble, read_paths};
 use dsan_ct::volume::Volume;
 
+use crate::slice_images::{SliceImages, is_slice_image, read_slice_images};
+
 /// Lists the files under `paths` (folders recursively), sorted.
 pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
@@ -47,23 +49,32 @@ pub enum Readers {
 
 /// Reads the files under `paths` (folders recursively) into series.
 pub fn read_files(paths: &[PathBuf], readers: Readers) -> anyhow::Result<Study> {
+    Ok(read_dicom(&collect_files(paths)?, readers))
+}
+
+fn read_dicom(files: &[PathBuf], readers: Readers) -> Study {
     let threads = match readers {
         Readers::AllCores => std::thread::available_parallelism().map_or(1, usize::from),
         Readers::One => 1,
     };
-    Ok(read_paths(&collect_files(paths)?, threads))
+    read_paths(files, threads)
 }
 
-/// Reads DICOM files, folders, .zip archives or a NIfTI volume under `paths`
-/// and returns series `series` (the index `dsan inspect` prints), the default
-/// series, or else the first NIfTI volume.
+/// Reads DICOM files, folders, .zip archives, a NIfTI volume or a folder of
+/// slice images under `paths` and returns series `series` (the index `dsan
+/// inspect` prints), the default series, or else the first NIfTI volume, or
+/// else the slice images read with `images`.
 pub fn read_volume(
     paths: &[PathBuf],
     series: Option<usize>,
     readers: Readers,
+    images: &SliceImages,
 ) -> anyhow::Result<Input> {
-    let study = read_files(paths, readers)?;
-    let skipped = study.skipped.iter().map(ToString::to_string).collect();
+    let (slice_images, others): (Vec<PathBuf>, Vec<PathBuf>) = collect_files(paths)?
+        .into_iter()
+        .partition(|path| is_slice_image(path));
+    let study = read_dicom(&others, readers);
+    let mut skipped: Vec<String> = study.skipped.iter().map(ToString::to_string).collect();
     let index = series.or(study.default);
     if let Some(index) = index {
         let Some(chosen) = study.series.get(index).cloned() else {
@@ -74,6 +85,11 @@ pub fn read_volume(
         };
         let source = chosen.summary.description.clone();
         let assembled = assemble(chosen)?;
+        skipped.extend(
+            slice_images
+                .iter()
+                .map(|path| format!("{}: a slice image beside a DICOM series", path.display())),
+        );
         return Ok(Input {
             volume: assembled.volume,
             source,
@@ -81,13 +97,26 @@ pub fn read_volume(
             skipped,
         });
     }
-    match study.volumes.into_iter().next() {
-        Some((name, volume)) => Ok(Input {
+    if let Some((name, volume)) = study.volumes.into_iter().next() {
+        return Ok(Input {
             volume,
             source: name,
             warnings: Vec::new(),
             skipped,
-        }),
-        None => bail!("no CT series or NIfTI volume found; skipped files: {skipped:?}"),
+        });
     }
+    if slice_images.is_empty() {
+        bail!("no CT series, NIfTI volume or slice images found; skipped files: {skipped:?}");
+    }
+    let volume = read_slice_images(&slice_images, images)?;
+    Ok(Input {
+        source: format!("{} slice images", slice_images.len()),
+        warnings: vec![format!(
+            "slice images carry no Hounsfield units or geometry: assumed window {} / {} HU, \
+             spacing {:?} mm, first image at the {:?} end",
+            images.window.center, images.window.width, images.spacing.0, images.first
+        )],
+        volume,
+        skipped,
+    })
 }

@@ -8,8 +8,8 @@
 //!   subjects"); class folders are found at any depth.
 //! - `cc-ccii` (CC-CCII-style): `<class>/<patient>/<scan>/`, the class folder
 //!   named `NCP` (COVID-19), `CP` (CAP) or `Normal`; one case per scan folder.
-//!   The scans must be DICOM or NIfTI: CC-CCII's own PNG slices carry no
-//!   Hounsfield units, and such a case is refused with the reader's reason.
+//!   A scan is DICOM, NIfTI, or CC-CCII's own PNG/JPEG slice images, read
+//!   back to HU through the window and spacing of `crate::slice_images`.
 //!
 //! Folder layouts carry no infection masks. Cases of a class the run does not
 //! train (e.g. normal lungs for the paper's two-class task) are left out and

@@ -18,6 +18,7 @@ mod phantoms;
 mod plots;
 mod predict;
 mod sampler;
+mod slice_images;
 mod trainer;
 mod training;
 
@@ -74,6 +75,8 @@ enum Command {
         /// NIfTI (.nii.gz, attention as value x 255) and mosaic.png.
         #[arg(long)]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        images: slice_images::SliceImages,
     },
     /// Write synthetic chest CT cases (CAP, COVID-19 and, with --classes 3,
     /// normal, in turn) as DICOM series, with NIfTI infection masks and labels.csv.
@@ -127,18 +130,11 @@ enum Command {
         /// Model card (JSON, weights beside it).
         #[arg(long)]
         weights: PathBuf,
-        /// Data folder with labels.csv (or in another --layout).
-        #[arg(long)]
-        data: PathBuf,
-        /// How the data folder names its cases and labels.
-        #[arg(long, value_enum, default_value_t = layouts::Layout::LabelsCsv)]
-        layout: layouts::Layout,
+        #[command(flatten)]
+        source: training::DataSource,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
-        /// Cache of prepared cases (default: <data>/.dsan-cache).
-        #[arg(long)]
-        cache: Option<PathBuf>,
         /// Compute backend.
         #[arg(long, value_enum, default_value_t = predict::Backend::Cpu)]
         backend: predict::Backend,
@@ -207,12 +203,10 @@ fn main() -> ExitCode {
         } => training::cv_command(&options, &out, folds),
         Command::Eval {
             weights,
-            data,
-            layout,
+            source,
             out,
-            cache,
             backend,
-        } => training::eval_command(&weights, &data, layout, &out, cache.as_deref(), backend),
+        } => training::eval_command(&weights, &source, &out, backend),
         Command::Export {
             run,
             out,
@@ -230,6 +224,7 @@ fn main() -> ExitCode {
             series,
             backend,
             out,
+            images,
         } => predict::predict(&predict::PredictArgs {
             paths,
             weights,
@@ -238,6 +233,7 @@ fn main() -> ExitCode {
             series,
             out,
             backend,
+            images,
         }),
     };
     match result {

@@ -16,6 +16,7 @@ use dsan_ct::weights::{ModelCard, load_model_files, load_weights};
 use crate::commands::Preset;
 use crate::files::{Readers, read_volume};
 use crate::outputs::{write_mosaic, write_nifti};
+use crate::slice_images::SliceImages;
 
 /// Compute backends `dsan predict` can run on.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -46,6 +47,8 @@ pub struct PredictArgs {
     pub out: Option<PathBuf>,
     /// Compute backend.
     pub backend: Backend,
+    /// How slice images map to HU and geometry.
+    pub images: SliceImages,
 }
 
 fn load_model<B: BurnBackend>(
@@ -75,7 +78,7 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
 
 fn predict_on<B: BurnBackend>(args: &PredictArgs) -> anyhow::Result<()> {
     let device = B::Device::default();
-    let input = read_volume(&args.paths, args.series, Readers::AllCores)?;
+    let input = read_volume(&args.paths, args.series, Readers::AllCores, &args.images)?;
     let (card, model) = load_model::<B>(args, &device)?;
     let diagnosis = pollster::block_on(diagnose(
         &input.volume,

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::augment::Augmentation;
 use crate::commands::Preset;
-use crate::dataset::{Dataset, PreparedCase, load_dataset};
+use crate::dataset::{Dataset, PreparedCase, Reading, load_dataset};
 use crate::evaluate::{CasePrediction, Evaluation, ModelMetrics, evaluate, predict_cases};
 use crate::folds::patient_folds;
 use crate::layouts::{Layout, case_records};
@@ -28,14 +28,14 @@ use crate::metrics::{BinaryMetrics, mean_sd};
 use crate::plots::{write_reliability, write_roc};
 use crate::predict::Backend;
 use crate::sampler::SizeBands;
+use crate::slice_images::SliceImages;
 use crate::trainer::{TrainConfig, train};
 
 /// Options shared by `dsan train` and `dsan cv`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainOptions {
-    /// Data folder: cases and labels.csv (`case_id,patient_id,label[,infection_mask]`).
-    #[arg(long)]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub source: DataSource,
     /// Network preset.
     #[arg(long, value_enum, default_value_t = Preset::WebDefault)]
     pub preset: Preset,
@@ -66,15 +66,26 @@ pub struct TrainOptions {
     /// Share of patients held out for validation (early stopping).
     #[arg(long, default_value_t = 0.2)]
     pub val_fraction: f64,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    pub backend: Backend,
+}
+
+/// A labelled data folder and how to read it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataSource {
+    /// Data folder: cases and labels.csv (`case_id,patient_id,label[,infection_mask]`),
+    /// or cases in another --layout.
+    #[arg(long = "data")]
+    pub dir: PathBuf,
     /// How the data folder names its cases and labels.
     #[arg(long, value_enum, default_value_t = Layout::LabelsCsv)]
     pub layout: Layout,
     /// Cache of prepared cases (default: <data>/.dsan-cache).
     #[arg(long)]
     pub cache: Option<PathBuf>,
-    /// Compute backend.
-    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
-    pub backend: Backend,
+    #[command(flatten)]
+    pub images: SliceImages,
 }
 
 impl TrainOptions {
@@ -103,32 +114,37 @@ impl TrainOptions {
 
     fn dataset(&self, config: &TrainConfig) -> anyhow::Result<Dataset> {
         read_dataset(
-            &self.data,
-            self.layout,
+            &self.source,
             &config.classes,
             &config.preprocessing,
             config.model.input,
-            self.cache.as_deref(),
         )
     }
 }
 
-/// The cases of `data` in `layout`, prepared for the grid, through the cache
-/// (default `<data>/.dsan-cache`); cases of other classes are counted on stderr.
+/// The cases of `source`, prepared for the grid, through its cache (default
+/// `<data>/.dsan-cache`); cases of other classes are counted on stderr.
 fn read_dataset(
-    data: &Path,
-    layout: Layout,
+    source: &DataSource,
     classes: &[String],
     preprocessing: &Preprocessing,
     grid: [usize; 3],
-    cache: Option<&Path>,
 ) -> anyhow::Result<Dataset> {
-    let (records, left_out) = case_records(data, layout, classes)?;
+    let data = source.dir.as_path();
+    let (records, left_out) = case_records(data, source.layout, classes)?;
     for (label, n) in left_out {
         eprintln!("left out {n} case(s) labelled {label:?}: not one of the classes {classes:?}");
     }
-    let cache = cache.map_or_else(|| data.join(".dsan-cache"), Path::to_path_buf);
-    load_dataset(data, &records, classes, preprocessing, grid, Some(&cache))
+    let cache = source
+        .cache
+        .clone()
+        .unwrap_or_else(|| data.join(".dsan-cache"));
+    let reading = Reading {
+        preprocessing,
+        grid,
+        images: &source.images,
+    };
+    load_dataset(data, &records, classes, &reading, Some(&cache))
 }
 
 /// What a run folder says about its data (written by `dsan train`, read by `dsan export`).
@@ -198,7 +214,7 @@ fn train_on<B: AutodiffBackend>(
     let validation = (!outcome.validation.is_empty())
         .then(|| evaluate(&outcome.validation, config.positive, 0.5, tertiles));
     let summary = DataSummary {
-        data: options.data.display().to_string(),
+        data: options.source.dir.display().to_string(),
         train_cases: train_cases.iter().map(|c| c.case_id.clone()).collect(),
         val_cases: val_cases.iter().map(|c| c.case_id.clone()).collect(),
         cases_per_class: count_per_class(&config.classes, &train_cases),
@@ -417,38 +433,33 @@ fn markdown_report(rows: &[SummaryRow], title: &str) -> String {
 /// `dsan eval`: scores a trained model (card + weights) on a labelled data folder.
 pub fn eval_command(
     card: &Path,
-    data: &Path,
-    layout: Layout,
+    source: &DataSource,
     out: &Path,
-    cache: Option<&Path>,
     backend: Backend,
 ) -> anyhow::Result<()> {
     match backend {
-        Backend::Cpu => eval_on::<NdArray<f32>>(card, data, layout, out, cache),
+        Backend::Cpu => eval_on::<NdArray<f32>>(card, source, out),
         #[cfg(feature = "wgpu")]
-        Backend::Wgpu => eval_on::<burn::backend::Wgpu>(card, data, layout, out, cache),
+        Backend::Wgpu => eval_on::<burn::backend::Wgpu>(card, source, out),
         #[cfg(feature = "cuda")]
-        Backend::Cuda => eval_on::<burn::backend::Cuda>(card, data, layout, out, cache),
+        Backend::Cuda => eval_on::<burn::backend::Cuda>(card, source, out),
     }
 }
 
 fn eval_on<B: BurnBackend>(
     card_path: &Path,
-    data: &Path,
-    layout: Layout,
+    source: &DataSource,
     out: &Path,
-    cache: Option<&Path>,
 ) -> anyhow::Result<()> {
     let device = B::Device::default();
     let (card, model) = load_model_files::<B>(card_path, &device)?;
     let dataset = read_dataset(
-        data,
-        layout,
+        source,
         &card.classes,
         &card.preprocessing,
         card.architecture.input,
-        cache,
     )?;
+    let data = &source.dir;
     let cases: Vec<&PreparedCase> = dataset.iter().collect();
     let predictions = predict_cases(&model, &card.architecture, &cases, &device)?;
     let positive = positive_class(&card.classes).unwrap_or(card.classes.len() - 1);

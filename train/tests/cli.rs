@@ -800,3 +800,157 @@ fn covid_ct_md_folders_train_without_a_labels_file() {
     );
     std::fs::remove_dir_all(&scratch).unwrap();
 }
+
+/// Writes the DICOM series `series` as slice images (`extension`: png or jpg)
+/// into `out` with pydicom and Pillow, as CC-CCII stores its scans; returns
+/// the spacing for `--image-spacing`.
+fn slice_images(series: &std::path::Path, out: &std::path::Path, extension: &str) -> String {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/slice_images.py");
+    let run = Command::new("python3")
+        .arg(&script)
+        .arg(series)
+        .arg(out)
+        .arg(extension)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "slice_images.py: {}",
+        text(&run.stderr)
+    );
+    let written: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    written["spacing"].as_str().unwrap().to_owned()
+}
+
+fn lung_mask(dir: &std::path::Path) -> dsan_ct::volume::Volume {
+    let bytes = std::fs::read(dir.join("lung-mask.nii.gz")).unwrap();
+    dsan_ct::volume::read_nifti("lung-mask.nii.gz", &bytes).unwrap()
+}
+
+/// A real CT written as 8-bit lung-window PNG slices (head first, as
+/// CC-CCII's are) is read back in HU on the same grid: the diagnosis finds the
+/// same lungs as from the DICOM series; with the slice order turned round it
+/// does not.
+#[test]
+fn slice_images_give_the_lungs_of_the_dicom_series_they_were_made_from() {
+    let series = shared_data().join("ct-real/covid-ct-md/subsampled-every-4th/CAP/cap001");
+    let scratch = std::env::temp_dir().join(format!("dsan-slice-images-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let images = scratch.join("images");
+    let spacing = slice_images(&series, &images, "png");
+    let predict = |input: &std::path::Path, name: &str, extra: &[&str]| {
+        let out_dir = scratch.join(name);
+        let mut args = vec![
+            "predict",
+            input.to_str().unwrap(),
+            "--preset",
+            "tiny",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = dsan(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (report, lung_mask(&out_dir))
+    };
+    let (dicom, dicom_mask) = predict(&series, "dicom", &[]);
+    let (png, png_mask) = predict(&images, "png", &["--image-spacing", &spacing]);
+    let (turned, turned_mask) = predict(
+        &images,
+        "turned",
+        &["--image-spacing", &spacing, "--image-first", "feet"],
+    );
+    assert_eq!(png_mask.dims(), dicom_mask.dims());
+    let dice = |a: &dsan_ct::volume::Volume, b: &dsan_ct::volume::Volume| {
+        let (mut both, mut total) = (0usize, 0usize);
+        for (&x, &y) in a.voxels().iter().zip(b.voxels()) {
+            both += usize::from(x > 0.5 && y > 0.5);
+            total += usize::from(x > 0.5) + usize::from(y > 0.5);
+        }
+        2.0 * both as f64 / total as f64
+    };
+    let same = dice(&png_mask, &dicom_mask);
+    let flipped = dice(&turned_mask, &dicom_mask);
+    assert!(same >= 0.995, "Dice of the lung masks {same}");
+    assert!(flipped < 0.9, "Dice with the slices turned round {flipped}");
+    let ml = |r: &serde_json::Value| r["diagnosis"]["lung_volume_ml"].as_f64().unwrap();
+    assert!(
+        (ml(&png) / ml(&dicom) - 1.0).abs() < 0.005,
+        "{} vs {} mL",
+        ml(&png),
+        ml(&dicom)
+    );
+    assert!(ml(&turned) > 0.0);
+    let p = |r: &serde_json::Value| r["diagnosis"]["positive_probability"].as_f64().unwrap();
+    assert!(
+        (p(&png) - p(&dicom)).abs() < 1e-3,
+        "{} vs {}",
+        p(&png),
+        p(&dicom)
+    );
+    let said = png.to_string();
+    assert!(said.contains("assumed window -600 / 1500 HU"), "{said}");
+    std::fs::remove_dir_all(&scratch).unwrap();
+}
+
+/// CC-CCII's own layout, `<NCP|CP|Normal>/<patient>/<scan>/` folders of PNG
+/// or JPEG slices, trains a model without a labels file.
+#[test]
+fn cc_ccii_folders_of_slice_images_train_without_a_labels_file() {
+    let phantoms = small_phantoms("ccii-source", 4, 41);
+    let data = std::env::temp_dir().join(format!("dsan-ccii-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let labels = std::fs::read_to_string(phantoms.join("labels.csv")).unwrap();
+    let mut expected = Vec::new();
+    let mut spacing = String::new();
+    for (n, line) in labels.lines().skip(1).enumerate() {
+        let fields: Vec<&str> = line.split(',').collect();
+        let class = if fields[2] == "COVID-19" { "NCP" } else { "CP" };
+        let case = format!("{class}/{}/scan1", fields[1]);
+        let extension = if n == 0 { "jpg" } else { "png" };
+        spacing = slice_images(&phantoms.join(fields[0]), &data.join(&case), extension);
+        expected.push(case);
+    }
+    let run = data.join("run");
+    let cache = data.join("cache");
+    let out = dsan(&[
+        "train",
+        "--layout",
+        "cc-ccii",
+        "--data",
+        data.to_str().unwrap(),
+        "--image-spacing",
+        &spacing,
+        "--cache",
+        cache.to_str().unwrap(),
+        "--preset",
+        "tiny",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--val-fraction",
+        "0.5",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = json_file(&run.join("data.json"));
+    let mut cases: Vec<String> = ["train_cases", "val_cases"]
+        .iter()
+        .flat_map(|k| {
+            summary[k]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_owned())
+        })
+        .collect();
+    cases.sort();
+    expected.sort();
+    assert_eq!(cases, expected);
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::remove_dir_all(&phantoms).unwrap();
+}
