@@ -10,6 +10,8 @@ mod evaluate;
 mod files;
 mod folds;
 mod inspect;
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+mod kernel_cache;
 mod layouts;
 mod metrics;
 mod outputs;
@@ -179,6 +181,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    #[cfg(any(feature = "cuda", feature = "wgpu"))]
+    kernel_cache::keep_compiled_kernels();
     let result = match cli.command {
         Command::ModelInfo { card } => commands::model_info(&card),
         Command::SelfCheck { preset, seed } => commands::self_check(preset, seed),
