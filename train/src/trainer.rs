@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, ensure};
-use burn::module::AutodiffModule;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::module::{AutodiffModule, ModuleVisitor, Param};
+use burn::optim::{AdamConfig, GradientsParams, MultiGradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::ElementConversion;
@@ -155,30 +155,82 @@ impl LossSums {
     }
 }
 
+/// Initialises every parameter of the module it visits. Burn initialises
+/// parameters lazily, and each clone (or fork to a device) of a module not yet
+/// initialised would draw weights of its own.
+struct Materialize;
+
+impl<B: Backend> ModuleVisitor<B> for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        param.val();
+    }
+}
+
 impl<B: AutodiffBackend, O: Optimizer<DsanBranch<B>, B>> BranchRun<B, O> {
+    /// One optimiser step on a batch split into `shards`, one per device
+    /// (data parallel): each device runs its shard through its copy of the
+    /// branch, the shards' losses weighted by their share of the batch, and
+    /// Burn's `step_multi` sums the gradients; the branch then returns to
+    /// `main`. A single shard is the plain step. BatchNorm normalises each
+    /// shard by its own statistics.
     fn step(
         &mut self,
-        batch: Batch<B>,
+        shards: Vec<Batch<B>>,
+        main: &B::Device,
         config: &TrainConfig,
         loss: &DsanLossConfig,
         sums: &mut LossSums,
     ) -> anyhow::Result<()> {
-        let output = self.branch.forward(batch.input);
-        let terms = loss.loss(&config.model, &output, batch.labels, &batch.targets);
-        let total: f64 = terms.total.clone().into_scalar().elem();
-        ensure!(
-            total.is_finite(),
-            "branch {}: the loss is {total}",
-            self.name
-        );
+        self.branch.visit(&mut Materialize);
+        let cases: usize = shards.iter().map(Batch::len).sum();
+        let parallel = shards.len() > 1;
+        let mut grads = Vec::with_capacity(shards.len());
+        let [mut total, mut ce, mut attention] = [0.0f64; 3];
+        for batch in shards {
+            let device = batch.input.device();
+            let weight = batch.len() as f64 / cases as f64;
+            let branch = if parallel {
+                self.branch.clone().fork(&device)
+            } else {
+                self.branch.clone()
+            };
+            let output = branch.forward(batch.input);
+            let terms = loss.loss(&config.model, &output, batch.labels, &batch.targets);
+            let shard_total: f64 = terms.total.clone().into_scalar().elem();
+            ensure!(
+                shard_total.is_finite(),
+                "branch {}: the loss is {shard_total}",
+                self.name
+            );
+            total += weight * shard_total;
+            ce += weight * terms.cross_entropy.into_scalar().elem::<f64>();
+            attention += weight * terms.attention.into_scalar().elem::<f64>();
+            let weighted = if parallel {
+                terms.total.mul_scalar(weight)
+            } else {
+                terms.total
+            };
+            grads.push((
+                GradientsParams::from_grads(weighted.backward(), &branch),
+                device.to_id(),
+            ));
+        }
         sums.total += total;
-        sums.ce += terms.cross_entropy.into_scalar().elem::<f64>();
-        sums.attention += terms.attention.into_scalar().elem::<f64>();
+        sums.ce += ce;
+        sums.attention += attention;
         sums.steps += 1;
-        let grads = GradientsParams::from_grads(terms.total.backward(), &self.branch);
-        self.branch = self
-            .optim
-            .step(config.learning_rate, self.branch.clone(), grads);
+        let lr = config.learning_rate;
+        self.branch = match grads.pop() {
+            Some((single, _)) if grads.is_empty() => {
+                self.optim.step(lr, self.branch.clone(), single)
+            }
+            last => {
+                grads.extend(last);
+                self.optim
+                    .step_multi(lr, self.branch.clone(), MultiGradientsParams { grads })
+                    .fork(main)
+            }
+        };
         Ok(())
     }
 
@@ -219,6 +271,28 @@ struct Batch<B: Backend> {
     input: Tensor<B, 5>,
     labels: Tensor<B, 1, Int>,
     targets: AttentionTargets<B>,
+}
+
+impl<B: Backend> Batch<B> {
+    fn len(&self) -> usize {
+        self.labels.dims()[0]
+    }
+}
+
+/// The augmented `cases` as one batch per device, in order (as evenly as
+/// possible; fewer shards than devices when the batch is smaller).
+fn make_shards<B: Backend>(
+    cases: &[&PreparedCase],
+    config: &TrainConfig,
+    rng: &mut StdRng,
+    devices: &[B::Device],
+) -> Vec<Batch<B>> {
+    let size = cases.len().div_ceil(devices.len().max(1)).max(1);
+    cases
+        .chunks(size)
+        .zip(devices)
+        .map(|(shard, device)| make_batch(shard, config, rng, device))
+        .collect()
 }
 
 fn make_batch<B: Backend>(
@@ -270,15 +344,19 @@ fn epoch_rng(seed: u64, epoch: usize) -> StdRng {
 /// Trains both branches on `train`, validating on `val`, writing the run into
 /// `out` (config, logs, checkpoints, best model). With `resume`, continues
 /// from the checkpoint in `out` (refused if its config differs in more than
-/// the number of epochs and the patience).
+/// the number of epochs and the patience). Each step's batch is split over
+/// `devices` (data parallel); the first holds the model between steps.
 pub fn train<B: AutodiffBackend>(
     config: &TrainConfig,
     train: &[&PreparedCase],
     val: &[&PreparedCase],
     out: &Path,
     resume: bool,
-    device: &B::Device,
+    devices: &[B::Device],
 ) -> anyhow::Result<TrainOutcome<B::InnerBackend>> {
+    let Some(device) = devices.first() else {
+        anyhow::bail!("no device to train on");
+    };
     ensure!(!train.is_empty(), "no training cases");
     ensure!(config.batch_size > 0, "batch size must be positive");
     config.model.validate()?;
@@ -394,8 +472,8 @@ pub fn train<B: AutodiffBackend>(
                     .into_iter()
                     .map(|i| train[i])
                     .collect();
-                let batch = make_batch::<B>(&picked, config, &mut rng, device);
-                run.step(batch, config, &loss, sums)?;
+                let shards = make_shards::<B>(&picked, config, &mut rng, devices);
+                run.step(shards, device, config, &loss, sums)?;
             }
             let seconds = started.elapsed().as_secs_f64();
             bar.set_message(format!(
@@ -569,6 +647,94 @@ mod tests {
             .collect()
     }
 
+    /// Data parallel: a batch of one case twice, split over two devices (one
+    /// case each, so each shard's BatchNorm statistics are the batch's), takes
+    /// the same step as the whole batch on one device.
+    #[test]
+    fn a_batch_split_over_two_devices_takes_the_one_device_step() {
+        let config = TrainConfig {
+            model: DsanConfig::tiny(),
+            preprocessing: Preprocessing::default(),
+            classes: vec!["CAP".into(), "COVID-19".into()],
+            positive: 1,
+            epochs: 1,
+            batch_size: 2,
+            learning_rate: 1e-2,
+            attention_lambda: 1.0,
+            patience: 1,
+            seed: 5,
+            augmentation: Augmentation::NONE,
+        };
+        let data = cases(&config);
+        let picked = [&data[1], &data[1]];
+        let device = burn::backend::ndarray::NdArrayDevice::Cpu;
+        let run = || {
+            Train::seed(&device, config.seed);
+            let model = config.model.init::<Train>(&device);
+            BranchRun {
+                name: "uniform",
+                branch: model.uniform,
+                optim: AdamConfig::new().init::<Train, DsanBranch<Train>>(),
+                sampler: CaseSampler::new(
+                    Sampling::Uniform,
+                    &[1, 1],
+                    &[crate::sampler::SizeBand::Small; 2],
+                )
+                .unwrap(),
+            }
+        };
+        let loss = DsanLossConfig::new();
+        let all: Vec<&PreparedCase> = data.iter().collect();
+        let probe = make_batch::<Train>(&all, &config, &mut StdRng::seed_from_u64(0), &device);
+        let logits = |run: &BranchRun<Train, _>| -> Vec<f32> {
+            run.branch
+                .forward(probe.input.clone())
+                .logits
+                .into_data()
+                .to_vec()
+                .unwrap()
+        };
+        let before = logits(&run());
+        let mut one = run();
+        let mut sums_one = LossSums::default();
+        let batch = make_batch::<Train>(&picked, &config, &mut StdRng::seed_from_u64(1), &device);
+        one.step(vec![batch], &device, &config, &loss, &mut sums_one)
+            .unwrap();
+        let mut two = run();
+        let mut sums_two = LossSums::default();
+        let shards = make_shards::<Train>(
+            &picked,
+            &config,
+            &mut StdRng::seed_from_u64(1),
+            &[device, device],
+        );
+        assert_eq!(shards.iter().map(Batch::len).collect::<Vec<_>>(), [1, 1]);
+        two.step(shards, &device, &config, &loss, &mut sums_two)
+            .unwrap();
+        assert!(
+            (sums_one.total - sums_two.total).abs() < 1e-6,
+            "loss {} vs {}",
+            sums_one.total,
+            sums_two.total
+        );
+        let (after_one, after_two) = (logits(&one), logits(&two));
+        let moved = before
+            .iter()
+            .zip(&after_one)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        let apart = after_one
+            .iter()
+            .zip(&after_two)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(moved > 1e-3, "the step changed the logits by {moved}");
+        assert!(
+            apart < 1e-4 * moved.max(1.0),
+            "{after_one:?} vs {after_two:?}"
+        );
+    }
+
     /// A tiny network fitted to one fixed batch: the loss (CE plus the
     /// attention loss against the masks) goes down.
     #[test]
@@ -605,7 +771,8 @@ mod tests {
         for _ in 0..12 {
             let mut sums = LossSums::default();
             let batch = make_batch::<Train>(&picked, &config, &mut rng, &device);
-            run.step(batch, &config, &loss, &mut sums).unwrap();
+            run.step(vec![batch], &device, &config, &loss, &mut sums)
+                .unwrap();
             totals.push(sums.total);
         }
         let first = totals[0];

@@ -2,14 +2,15 @@
 //! side of training, cross-validation, evaluation and export, on the backend
 //! the user picks.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, ensure};
 use burn::backend::{Autodiff, NdArray};
-use burn::prelude::Backend as BurnBackend;
+use burn::prelude::{Backend as BurnBackend, DeviceOps};
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, DeviceId};
 use dsan_ct::model::Dsan;
 use dsan_ct::pipeline::positive_class;
 use dsan_ct::weights::{
@@ -69,6 +70,10 @@ pub struct TrainOptions {
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     pub backend: Backend,
+    /// Devices each batch is split over (data parallel): the backend's
+    /// devices 0..N, e.g. CUDA GPUs.
+    #[arg(long, default_value_t = 1)]
+    pub devices: usize,
 }
 
 /// A labelled data folder and how to read it.
@@ -198,6 +203,7 @@ fn train_on<B: AutodiffBackend>(
     resume: bool,
 ) -> anyhow::Result<()> {
     let config = options.config()?;
+    let devices = numbered_devices::<B>(options.devices)?;
     let dataset = options.dataset(&config)?;
     let all: Vec<&PreparedCase> = dataset.iter().collect();
     let (train_cases, val_cases) =
@@ -208,8 +214,7 @@ fn train_on<B: AutodiffBackend>(
         train_cases.len(),
         val_cases.len()
     );
-    let device = B::Device::default();
-    let outcome = train::<B>(&config, &train_cases, &val_cases, out, resume, &device)?;
+    let outcome = train::<B>(&config, &train_cases, &val_cases, out, resume, &devices)?;
     let tertiles = outcome.tertiles;
     let validation = (!outcome.validation.is_empty())
         .then(|| evaluate(&outcome.validation, config.positive, 0.5, tertiles));
@@ -232,6 +237,36 @@ fn train_on<B: AutodiffBackend>(
         }))?
     );
     Ok(())
+}
+
+/// The backend's devices `0..n`; refused when it has fewer numbered devices
+/// (the CPU backend is one device on every core, wgpu's default adapter one).
+fn numbered_devices<B: BurnBackend>(n: usize) -> anyhow::Result<Vec<B::Device>> {
+    ensure!(n >= 1, "--devices must be at least 1");
+    let first = B::Device::default();
+    if n == 1 {
+        return Ok(vec![first]);
+    }
+    let kind = first.to_id().type_id;
+    let devices = (0..n)
+        .map(|i| {
+            u16::try_from(i).map(|index_id| {
+                B::Device::from_id(DeviceId {
+                    type_id: kind,
+                    index_id,
+                })
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let distinct: BTreeSet<DeviceId> = devices.iter().map(DeviceOps::to_id).collect();
+    ensure!(
+        distinct.len() == n,
+        "--devices {n}: the {} backend has no devices numbered 0 to {}; \
+         data-parallel training needs several GPUs (CUDA)",
+        B::name(&first),
+        n - 1
+    );
+    Ok(devices)
 }
 
 fn count_per_class(classes: &[String], cases: &[&PreparedCase]) -> Vec<(String, u64)> {
@@ -281,11 +316,12 @@ struct SummaryRow {
 fn cv_on<B: AutodiffBackend>(options: &TrainOptions, out: &Path, k: usize) -> anyhow::Result<()> {
     ensure!(k >= 2, "cross-validation needs at least 2 folds");
     let config = options.config()?;
+    let devices = numbered_devices::<B>(options.devices)?;
+    let device = &devices[0];
     let dataset = options.dataset(&config)?;
     let patients: Vec<String> = dataset.iter().map(|c| c.patient_id.clone()).collect();
     let labels: Vec<usize> = dataset.iter().map(|c| c.label).collect();
     let fold_of = patient_folds(&patients, &labels, k, options.seed);
-    let device = B::Device::default();
     let mut per_fold = Vec::new();
     let mut predictions = Vec::new();
     for fold in 0..k {
@@ -310,8 +346,8 @@ fn cv_on<B: AutodiffBackend>(options: &TrainOptions, out: &Path, k: usize) -> an
             test.len()
         );
         let dir = out.join(format!("fold-{}", fold + 1));
-        let outcome = train::<B>(&config, &train_cases, &val_cases, &dir, false, &device)?;
-        let tested = predict_cases(&outcome.model, &config.model, &test, &device)?;
+        let outcome = train::<B>(&config, &train_cases, &val_cases, &dir, false, &devices)?;
+        let tested = predict_cases(&outcome.model, &config.model, &test, device)?;
         per_fold.push(evaluate(&tested, config.positive, 0.5, outcome.tertiles));
         predictions.extend(tested.into_iter().map(|p| (fold, p)));
     }

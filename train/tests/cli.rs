@@ -954,3 +954,32 @@ fn cc_ccii_folders_of_slice_images_train_without_a_labels_file() {
     std::fs::remove_dir_all(&data).unwrap();
     std::fs::remove_dir_all(&phantoms).unwrap();
 }
+
+/// Data-parallel training needs numbered devices: on the CPU backend (one
+/// device on every core) `--devices 2` is refused with the reason.
+#[test]
+fn several_devices_are_refused_on_the_cpu_backend() {
+    let data = small_phantoms("devices", 2, 51);
+    let run = data.join("run");
+    let out = dsan(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--preset",
+        "tiny",
+        "--epochs",
+        "1",
+        "--devices",
+        "2",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--devices 2") && err.contains("no devices numbered 0 to 1"),
+        "{err}"
+    );
+    assert!(!run.join("best.mpk").exists());
+    std::fs::remove_dir_all(&data).unwrap();
+}
