@@ -647,24 +647,29 @@ mod tests {
             .collect()
     }
 
-    /// Data parallel: a batch of one case twice, split over two devices (one
-    /// case each, so each shard's BatchNorm statistics are the batch's), takes
-    /// the same step as the whole batch on one device.
-    #[test]
-    fn a_batch_split_over_two_devices_takes_the_one_device_step() {
-        let config = TrainConfig {
+    /// One epoch of the tiny network without augmentation.
+    fn tiny_config(batch_size: usize, learning_rate: f64, seed: u64) -> TrainConfig {
+        TrainConfig {
             model: DsanConfig::tiny(),
             preprocessing: Preprocessing::default(),
             classes: vec!["CAP".into(), "COVID-19".into()],
             positive: 1,
             epochs: 1,
-            batch_size: 2,
-            learning_rate: 1e-2,
+            batch_size,
+            learning_rate,
             attention_lambda: 1.0,
             patience: 1,
-            seed: 5,
+            seed,
             augmentation: Augmentation::NONE,
-        };
+        }
+    }
+
+    /// Data parallel: a batch of one case twice, split over two devices (one
+    /// case each, so each shard's BatchNorm statistics are the batch's), takes
+    /// the same step as the whole batch on one device.
+    #[test]
+    fn a_batch_split_over_two_devices_takes_the_one_device_step() {
+        let config = tiny_config(2, 1e-2, 5);
         let data = cases(&config);
         let picked = [&data[1], &data[1]];
         let device = burn::backend::ndarray::NdArrayDevice::Cpu;
@@ -739,19 +744,7 @@ mod tests {
     /// attention loss against the masks) goes down.
     #[test]
     fn training_steps_lower_the_loss_of_a_fixed_batch() {
-        let config = TrainConfig {
-            model: DsanConfig::tiny(),
-            preprocessing: Preprocessing::default(),
-            classes: vec!["CAP".into(), "COVID-19".into()],
-            positive: 1,
-            epochs: 1,
-            batch_size: 4,
-            learning_rate: 1e-3,
-            attention_lambda: 1.0,
-            patience: 1,
-            seed: 3,
-            augmentation: Augmentation::NONE,
-        };
+        let config = tiny_config(4, 1e-3, 3);
         let data = cases(&config);
         let picked: Vec<&PreparedCase> = data.iter().collect();
         let device = Default::default();

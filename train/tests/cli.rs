@@ -732,20 +732,20 @@ fn three_class_phantoms_train_a_three_class_model() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// COVID-CT-MD's own folder layout (the real sample series in ../shared/data):
-/// the class comes from the folder, normal lungs are left out of the paper's
-/// two-class task, and the four pneumonia series train a model.
-#[test]
-fn covid_ct_md_folders_train_without_a_labels_file() {
-    let data = shared_data().join("ct-real/covid-ct-md");
-    let scratch = std::env::temp_dir().join(format!("dsan-ctmd-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
-    let run = scratch.join("run");
-    let cache = scratch.join("cache");
-    let out = dsan(&[
+/// `dsan train` of the tiny network for one epoch on a data folder in
+/// `layout`, with `extra` options; the run must succeed. Returns its output
+/// and the cases it trained and validated on, sorted.
+fn train_folder_layout(
+    layout: &str,
+    data: &std::path::Path,
+    run: &std::path::Path,
+    cache: &std::path::Path,
+    extra: &[&str],
+) -> (Output, Vec<String>) {
+    let mut args = vec![
         "train",
         "--layout",
-        "covid-ct-md",
+        layout,
         "--data",
         data.to_str().unwrap(),
         "--cache",
@@ -760,13 +760,10 @@ fn covid_ct_md_folders_train_without_a_labels_file() {
         "0.5",
         "--out",
         run.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let out = dsan(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("left out 2 case(s) labelled \"normal\""),
-        "{}",
-        text(&out.stderr)
-    );
     let summary = json_file(&run.join("data.json"));
     let mut cases: Vec<String> = ["train_cases", "val_cases"]
         .iter()
@@ -779,6 +776,25 @@ fn covid_ct_md_folders_train_without_a_labels_file() {
         })
         .collect();
     cases.sort();
+    (out, cases)
+}
+
+/// COVID-CT-MD's own folder layout (the real sample series in ../shared/data):
+/// the class comes from the folder, normal lungs are left out of the paper's
+/// two-class task, and the four pneumonia series train a model.
+#[test]
+fn covid_ct_md_folders_train_without_a_labels_file() {
+    let data = shared_data().join("ct-real/covid-ct-md");
+    let scratch = std::env::temp_dir().join(format!("dsan-ctmd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let run = scratch.join("run");
+    let cache = scratch.join("cache");
+    let (out, cases) = train_folder_layout("covid-ct-md", &data, &run, &cache, &[]);
+    assert!(
+        text(&out.stderr).contains("left out 2 case(s) labelled \"normal\""),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(
         cases,
         [
@@ -915,40 +931,13 @@ fn cc_ccii_folders_of_slice_images_train_without_a_labels_file() {
     }
     let run = data.join("run");
     let cache = data.join("cache");
-    let out = dsan(&[
-        "train",
-        "--layout",
+    let (_, cases) = train_folder_layout(
         "cc-ccii",
-        "--data",
-        data.to_str().unwrap(),
-        "--image-spacing",
-        &spacing,
-        "--cache",
-        cache.to_str().unwrap(),
-        "--preset",
-        "tiny",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "2",
-        "--val-fraction",
-        "0.5",
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let summary = json_file(&run.join("data.json"));
-    let mut cases: Vec<String> = ["train_cases", "val_cases"]
-        .iter()
-        .flat_map(|k| {
-            summary[k]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c.as_str().unwrap().to_owned())
-        })
-        .collect();
-    cases.sort();
+        &data,
+        &run,
+        &cache,
+        &["--image-spacing", &spacing],
+    );
     expected.sort();
     assert_eq!(cases, expected);
     std::fs::remove_dir_all(&data).unwrap();
