@@ -15,7 +15,8 @@
 # Prepare here (x86-64, see README "GPU machine"):
 #   CUDARC_CUDA_VERSION=13000 cargo build --release --locked -p dsan-train --features cuda,wgpu
 #   mkdir -p .gpu && strip -o .gpu/dsan target/release/dsan && gzip -f .gpu/dsan
-#   (11.5 min on 2 cores; 64 MB, 51 MB stripped, 13.7 MB gzipped)
+#   (11.5 min on 2 cores from scratch, 7.5 min after a dependency change; 66 MB,
+#   53 MB stripped, 14.3 MB gzipped)
 #   plus the Vulkan loader debs in .gl/ (the device tool's README); both folders
 #   in .git/info/exclude. Then, on the device: carry [".gpu", ".gl"], command
 #   `bash tests/gpu/run.sh`, timeout_s 600.
