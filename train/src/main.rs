@@ -9,6 +9,8 @@ mod dataset;
 mod evaluate;
 mod files;
 mod folds;
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+mod gpu_panics;
 mod inspect;
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
 mod kernel_cache;

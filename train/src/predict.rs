@@ -15,6 +15,8 @@ use dsan_ct::weights::{ModelCard, load_model_files, load_weights};
 
 use crate::commands::Preset;
 use crate::files::{Readers, read_volume};
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+use crate::gpu_panics::panics_as_errors;
 use crate::outputs::{write_mosaic, write_nifti};
 use crate::slice_images::SliceImages;
 
@@ -70,9 +72,13 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
     match args.backend {
         Backend::Cpu => predict_on::<NdArray<f32>>(args),
         #[cfg(feature = "wgpu")]
-        Backend::Wgpu => predict_on::<burn::backend::Wgpu>(args),
+        Backend::Wgpu => panics_as_errors("the wgpu backend", || {
+            predict_on::<burn::backend::Wgpu>(args)
+        }),
         #[cfg(feature = "cuda")]
-        Backend::Cuda => predict_on::<burn::backend::Cuda>(args),
+        Backend::Cuda => panics_as_errors("the CUDA backend", || {
+            predict_on::<burn::backend::Cuda>(args)
+        }),
     }
 }
 

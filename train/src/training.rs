@@ -24,6 +24,8 @@ use crate::commands::Preset;
 use crate::dataset::{Dataset, PreparedCase, Reading, load_dataset};
 use crate::evaluate::{CasePrediction, Evaluation, ModelMetrics, evaluate, predict_cases};
 use crate::folds::patient_folds;
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+use crate::gpu_panics::panics_as_errors;
 use crate::layouts::{Layout, case_records};
 use crate::metrics::{BinaryMetrics, mean_sd};
 use crate::plots::{write_reliability, write_roc};
@@ -191,9 +193,13 @@ pub fn train_command(options: &TrainOptions, out: &Path, resume: bool) -> anyhow
     match options.backend {
         Backend::Cpu => train_on::<Autodiff<NdArray<f32>>>(options, out, resume),
         #[cfg(feature = "wgpu")]
-        Backend::Wgpu => train_on::<Autodiff<burn::backend::Wgpu>>(options, out, resume),
+        Backend::Wgpu => panics_as_errors("the wgpu backend", || {
+            train_on::<Autodiff<burn::backend::Wgpu>>(options, out, resume)
+        }),
         #[cfg(feature = "cuda")]
-        Backend::Cuda => train_on::<Autodiff<burn::backend::Cuda>>(options, out, resume),
+        Backend::Cuda => panics_as_errors("the CUDA backend", || {
+            train_on::<Autodiff<burn::backend::Cuda>>(options, out, resume)
+        }),
     }
 }
 
@@ -287,9 +293,13 @@ pub fn cv_command(options: &TrainOptions, out: &Path, folds: usize) -> anyhow::R
     match options.backend {
         Backend::Cpu => cv_on::<Autodiff<NdArray<f32>>>(options, out, folds),
         #[cfg(feature = "wgpu")]
-        Backend::Wgpu => cv_on::<Autodiff<burn::backend::Wgpu>>(options, out, folds),
+        Backend::Wgpu => panics_as_errors("the wgpu backend", || {
+            cv_on::<Autodiff<burn::backend::Wgpu>>(options, out, folds)
+        }),
         #[cfg(feature = "cuda")]
-        Backend::Cuda => cv_on::<Autodiff<burn::backend::Cuda>>(options, out, folds),
+        Backend::Cuda => panics_as_errors("the CUDA backend", || {
+            cv_on::<Autodiff<burn::backend::Cuda>>(options, out, folds)
+        }),
     }
 }
 
@@ -476,9 +486,13 @@ pub fn eval_command(
     match backend {
         Backend::Cpu => eval_on::<NdArray<f32>>(card, source, out),
         #[cfg(feature = "wgpu")]
-        Backend::Wgpu => eval_on::<burn::backend::Wgpu>(card, source, out),
+        Backend::Wgpu => panics_as_errors("the wgpu backend", || {
+            eval_on::<burn::backend::Wgpu>(card, source, out)
+        }),
         #[cfg(feature = "cuda")]
-        Backend::Cuda => eval_on::<burn::backend::Cuda>(card, source, out),
+        Backend::Cuda => panics_as_errors("the CUDA backend", || {
+            eval_on::<burn::backend::Cuda>(card, source, out)
+        }),
     }
 }
 
