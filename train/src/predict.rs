@@ -33,6 +33,20 @@ pub enum Backend {
     Cuda,
 }
 
+impl Backend {
+    /// Runs `command` on this backend. A GPU runtime that cannot start
+    /// panics, often on a thread of its own; here that ends in an error.
+    pub fn run<T>(self, command: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+        match self {
+            Backend::Cpu => command(),
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu => panics_as_errors("the wgpu backend", command),
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => panics_as_errors("the CUDA backend", command),
+        }
+    }
+}
+
 /// What to diagnose and how.
 pub struct PredictArgs {
     /// Files or folders.
@@ -69,17 +83,13 @@ fn load_model<B: BurnBackend>(
 
 /// Runs the pipeline and prints `{input, model, diagnosis}` as JSON.
 pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
-    match args.backend {
+    args.backend.run(|| match args.backend {
         Backend::Cpu => predict_on::<NdArray<f32>>(args),
         #[cfg(feature = "wgpu")]
-        Backend::Wgpu => panics_as_errors("the wgpu backend", || {
-            predict_on::<burn::backend::Wgpu>(args)
-        }),
+        Backend::Wgpu => predict_on::<burn::backend::Wgpu>(args),
         #[cfg(feature = "cuda")]
-        Backend::Cuda => panics_as_errors("the CUDA backend", || {
-            predict_on::<burn::backend::Cuda>(args)
-        }),
-    }
+        Backend::Cuda => predict_on::<burn::backend::Cuda>(args),
+    })
 }
 
 fn predict_on<B: BurnBackend>(args: &PredictArgs) -> anyhow::Result<()> {

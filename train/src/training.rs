@@ -24,8 +24,6 @@ use crate::commands::Preset;
 use crate::dataset::{Dataset, PreparedCase, Reading, load_dataset};
 use crate::evaluate::{CasePrediction, Evaluation, ModelMetrics, evaluate, predict_cases};
 use crate::folds::patient_folds;
-#[cfg(any(feature = "cuda", feature = "wgpu"))]
-use crate::gpu_panics::panics_as_errors;
 use crate::layouts::{Layout, case_records};
 use crate::metrics::{BinaryMetrics, mean_sd};
 use crate::plots::{write_reliability, write_roc};
@@ -190,17 +188,13 @@ fn folds_for(val_fraction: f64) -> anyhow::Result<usize> {
 
 /// `dsan train`: trains on the data folder and writes the run into `out`.
 pub fn train_command(options: &TrainOptions, out: &Path, resume: bool) -> anyhow::Result<()> {
-    match options.backend {
+    options.backend.run(|| match options.backend {
         Backend::Cpu => train_on::<Autodiff<NdArray<f32>>>(options, out, resume),
         #[cfg(feature = "wgpu")]
-        Backend::Wgpu => panics_as_errors("the wgpu backend", || {
-            train_on::<Autodiff<burn::backend::Wgpu>>(options, out, resume)
-        }),
+        Backend::Wgpu => train_on::<Autodiff<burn::backend::Wgpu>>(options, out, resume),
         #[cfg(feature = "cuda")]
-        Backend::Cuda => panics_as_errors("the CUDA backend", || {
-            train_on::<Autodiff<burn::backend::Cuda>>(options, out, resume)
-        }),
-    }
+        Backend::Cuda => train_on::<Autodiff<burn::backend::Cuda>>(options, out, resume),
+    })
 }
 
 fn train_on<B: AutodiffBackend>(
@@ -290,17 +284,13 @@ fn count_per_class(classes: &[String], cases: &[&PreparedCase]) -> Vec<(String, 
 /// the others (with a patient-split validation part for early stopping) and
 /// is scored on its held-out cases.
 pub fn cv_command(options: &TrainOptions, out: &Path, folds: usize) -> anyhow::Result<()> {
-    match options.backend {
+    options.backend.run(|| match options.backend {
         Backend::Cpu => cv_on::<Autodiff<NdArray<f32>>>(options, out, folds),
         #[cfg(feature = "wgpu")]
-        Backend::Wgpu => panics_as_errors("the wgpu backend", || {
-            cv_on::<Autodiff<burn::backend::Wgpu>>(options, out, folds)
-        }),
+        Backend::Wgpu => cv_on::<Autodiff<burn::backend::Wgpu>>(options, out, folds),
         #[cfg(feature = "cuda")]
-        Backend::Cuda => panics_as_errors("the CUDA backend", || {
-            cv_on::<Autodiff<burn::backend::Cuda>>(options, out, folds)
-        }),
-    }
+        Backend::Cuda => cv_on::<Autodiff<burn::backend::Cuda>>(options, out, folds),
+    })
 }
 
 /// Cross-validation results (cv.json).
@@ -483,17 +473,13 @@ pub fn eval_command(
     out: &Path,
     backend: Backend,
 ) -> anyhow::Result<()> {
-    match backend {
+    backend.run(|| match backend {
         Backend::Cpu => eval_on::<NdArray<f32>>(card, source, out),
         #[cfg(feature = "wgpu")]
-        Backend::Wgpu => panics_as_errors("the wgpu backend", || {
-            eval_on::<burn::backend::Wgpu>(card, source, out)
-        }),
+        Backend::Wgpu => eval_on::<burn::backend::Wgpu>(card, source, out),
         #[cfg(feature = "cuda")]
-        Backend::Cuda => panics_as_errors("the CUDA backend", || {
-            eval_on::<burn::backend::Cuda>(card, source, out)
-        }),
-    }
+        Backend::Cuda => eval_on::<burn::backend::Cuda>(card, source, out),
+    })
 }
 
 fn eval_on<B: BurnBackend>(
