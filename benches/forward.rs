@@ -6,13 +6,13 @@
 
 use std::time::Instant;
 
-use burn::backend::NdArray;
 use burn::prelude::*;
+use dsan_ct::CpuBackend;
 use dsan_ct::model::{DsanConfig, synthetic_input};
 use dsan_ct::probe::seeded_model;
 use dsan_ct::weights::{WeightsError, encode_weights};
 
-type B = NdArray<f32>;
+type B = CpuBackend;
 
 struct Figures {
     parameters: usize,

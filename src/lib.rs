@@ -6,6 +6,11 @@
 //! model, its weights format and its self-check, for both targets. See
 //! `ARCHITECTURE.md` for the data flow.
 
+/// Burn's CPU backend (burn-flex: pure Rust, SIMD, natively on every core):
+/// the page's fallback without WebGPU, `dsan`'s default backend, and where the
+/// self-check's seeded weights are drawn.
+pub type CpuBackend = burn_flex::Flex;
+
 pub mod dicom;
 pub mod model;
 pub mod phantom;

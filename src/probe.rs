@@ -8,10 +8,10 @@
 
 use std::sync::Mutex;
 
-use burn::backend::NdArray;
 use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 
+use crate::CpuBackend;
 use crate::model::{Dsan, DsanConfig, read_floats, synthetic_input};
 use crate::weights::{
     CARD_FORMAT_VERSION, ModelCard, Preprocessing, TrainingData, WeightsError, decode_weights,
@@ -67,13 +67,13 @@ impl<B: Backend> ModuleVisitor<B> for Materialize {
 /// Deterministic as long as nothing else in the process draws from the CPU
 /// backend's generator while it runs (this crate never does: loading weights
 /// does not initialise parameters).
-pub fn seeded_cpu_model(config: &DsanConfig, seed: u64) -> Dsan<NdArray<f32>> {
+pub fn seeded_cpu_model(config: &DsanConfig, seed: u64) -> Dsan<CpuBackend> {
     let cpu = Default::default();
     let _guard = SEEDED_INIT
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    NdArray::<f32>::seed(&cpu, seed);
-    let model = config.init::<NdArray<f32>>(&cpu);
+    CpuBackend::seed(&cpu, seed);
+    let model = config.init::<CpuBackend>(&cpu);
     model.visit(&mut Materialize);
     model
 }

@@ -9,6 +9,16 @@ TRUNK_VERSION=0.21.14
 # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
 BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
 
+# LibTorch for dsan's `libtorch` feature: PyPI's torch at the version tch 0.22
+# expects, in a venv outside the clone (reused by later clones), linked as
+# .libtorch, which .cargo/config.toml names as LIBTORCH.
+TORCH_VERSION=2.9.0
+TORCH_VENV=${DSAN_TORCH_VENV:-$HOME/.cache/dsan-ct/venv-torch-$TORCH_VERSION}
+# dsan's LibTorch backend. The library's own tests run without it: Cargo
+# unifies features per build, so with it every test binary of the workspace
+# would link libtorch, and only `dsan` carries the rpath that finds it.
+FEATURES=(--features dsan-train/libtorch)
+
 log() { printf '\n== [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 need_apt() {
@@ -54,6 +64,15 @@ setup_python() {
     fi
 }
 
+setup_libtorch() {
+    if ! "$TORCH_VENV/bin/python" -c "import torch; assert torch.__version__.split('+')[0] == '$TORCH_VERSION'" 2>/dev/null; then
+        log "pip install torch==$TORCH_VERSION into $TORCH_VENV (PyPI's CUDA build: ~7 GB on disk, once)"
+        python3 -m venv "$TORCH_VENV" 2>/dev/null || { need_apt python3-venv; python3 -m venv "$TORCH_VENV"; }
+        "$TORCH_VENV/bin/python" -m pip install --quiet "torch==$TORCH_VERSION" numpy
+    fi
+    ln -sfn "$("$TORCH_VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')" .libtorch
+}
+
 build_page() {
     log "trunk build --release"
     trunk build --release
@@ -64,6 +83,7 @@ case "${1:-}" in
         setup_web
         setup_browser
         setup_python
+        setup_libtorch
         ;;
     serve)
         setup_web
@@ -74,12 +94,15 @@ case "${1:-}" in
         setup_web
         setup_browser
         setup_python
+        setup_libtorch
         log "cargo fmt --check"
         cargo fmt --all -- --check
-        log "cargo clippy (native, all targets)"
-        cargo clippy --workspace --all-targets --locked -- -D warnings
-        log "cargo test --workspace (also builds target/debug/dsan, the browser tests' native reference)"
-        cargo test --workspace --locked
+        log "cargo clippy (native, all targets, Flex and LibTorch)"
+        cargo clippy --workspace --all-targets --locked "${FEATURES[@]}" -- -D warnings
+        log "cargo test: the library (Flex)"
+        cargo test --workspace --exclude dsan-train --locked
+        log "cargo test: dsan on Flex and LibTorch (also builds target/debug/dsan, the browser tests' native reference)"
+        cargo test -p dsan-train --locked "${FEATURES[@]}"
         build_page
         log "browser tests (headless Chromium: WebGPU via SwiftShader, and CPU fallback)"
         DSAN_BIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/dsan" \

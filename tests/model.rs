@@ -6,14 +6,15 @@
     reason = "a failed unwrap is a failed test, with its message"
 )]
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::Autodiff;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
+use dsan_ct::CpuBackend;
 use dsan_ct::model::{AttentionTargets, DsanConfig, DsanLossConfig, synthetic_input};
 use dsan_ct::probe::seeded_model;
 
-type B = NdArray<f32>;
-type AD = Autodiff<NdArray<f32>>;
+type B = CpuBackend;
+type AD = Autodiff<CpuBackend>;
 
 fn values<const D: usize, K: Backend>(t: Tensor<K, D>) -> Vec<f32> {
     t.into_data().convert::<f32>().into_vec::<f32>().unwrap()

@@ -6,7 +6,7 @@
     reason = "a failed unwrap is a failed test, with its message"
 )]
 
-use burn::backend::NdArray;
+use dsan_ct::CpuBackend;
 use dsan_ct::model::DsanConfig;
 use dsan_ct::phantom::{Lesion, LesionPattern, PhantomConfig, chest_phantom, hu};
 use dsan_ct::pipeline::{
@@ -17,7 +17,7 @@ use dsan_ct::probe::seeded_card;
 use dsan_ct::volume::Volume;
 use dsan_ct::weights::load_weights;
 
-type B = NdArray<f32>;
+type B = CpuBackend;
 
 /// Records the stages it hears about.
 #[derive(Default)]

@@ -5,7 +5,7 @@
     reason = "a failed unwrap is a failed test, with its message"
 )]
 
-use burn::backend::NdArray;
+use dsan_ct::CpuBackend;
 use dsan_ct::model::{DsanConfig, synthetic_input};
 use dsan_ct::probe::{seeded_cpu_model, seeded_model};
 use dsan_ct::weights::{
@@ -13,7 +13,7 @@ use dsan_ct::weights::{
     WeightsError, encode_weights, load_model_files, load_weights, parse_card, save_model_files,
 };
 
-type B = NdArray<f32>;
+type B = CpuBackend;
 
 fn logits(model: &dsan_ct::model::Dsan<B>, config: &DsanConfig) -> Vec<f32> {
     let device = Default::default();
@@ -185,5 +185,74 @@ fn the_bundled_model_index_parses_and_its_default_loads() {
             card.training_data.synthetic,
             "the default model is trained on phantoms"
         );
+    }
+}
+
+/// The default model's card carries the held-out figures that `dsan eval`
+/// wrote (model-weights/held-out-metrics.json, copied by
+/// train/scripts/default-model.sh): every held-out metric and interval in the
+/// card is the evaluation's own number, none typed by hand.
+#[test]
+fn the_default_cards_held_out_figures_are_those_dsan_eval_wrote() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("model-weights");
+    let index: ModelIndex =
+        serde_json::from_slice(&std::fs::read(dir.join(MODEL_INDEX_FILE)).unwrap()).unwrap();
+    let card: ModelCard =
+        serde_json::from_slice(&std::fs::read(dir.join(index.default.unwrap())).unwrap()).unwrap();
+    let eval: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("held-out-metrics.json")).unwrap()).unwrap();
+    let overall = &eval["evaluation"]["overall"];
+    let held_out: Vec<_> = card
+        .metrics
+        .iter()
+        .filter(|m| m.measured_on.starts_with("held-out set"))
+        .collect();
+    assert_eq!(
+        held_out.len(),
+        16,
+        "5 metrics x 3 models + attention in mask"
+    );
+    for m in held_out {
+        assert!(
+            m.measured_on
+                .contains(&format!("({} cases)", eval["cases"])),
+            "{}",
+            m.measured_on
+        );
+        let (metric, model) = m.name.trim_end_matches(')').split_once(" (").unwrap();
+        // Overall, or the small-infection band's figure.
+        let (group, metric) = match metric.strip_suffix(" on small infections") {
+            Some(metric) => (
+                eval["evaluation"]["by_size"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|band| band[0] == "Small")
+                    .unwrap()[1]
+                    .clone(),
+                metric,
+            ),
+            None => (overall.clone(), metric),
+        };
+        let model = match model {
+            "ensemble" => "ensemble",
+            "branch U" => "uniform",
+            "branch B" => "balanced",
+            other => panic!("model {other}"),
+        };
+        if metric == "attention in mask" {
+            assert_eq!(Some(m.value), group["attention_in_mask"].as_f64());
+            continue;
+        }
+        let key = match metric {
+            "AUC" => "auc",
+            "F1" => "f1",
+            other => other,
+        };
+        assert_eq!(Some(m.value), group[model][key].as_f64(), "{}", m.name);
+        let ci: Option<[f64; 2]> =
+            serde_json::from_value(group["ci95"][model][key].clone()).unwrap();
+        assert_eq!(m.ci95, ci, "{}", m.name);
+        assert!(ci.is_some(), "{} has its interval", m.name);
     }
 }

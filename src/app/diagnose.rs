@@ -30,7 +30,24 @@ struct DiagnosisReport {
     /// Why the CPU ran a diagnosis meant for WebGPU, if it did.
     fallback: Option<String>,
     model: String,
+    /// What the probability is not: said beside it wherever it is shown.
+    caveat: Option<String>,
     diagnosis: DiagnosisSummary,
+}
+
+/// The caveat a result of `model` carries.
+fn caveat(model: &ModelChoice) -> Option<String> {
+    match model {
+        ModelChoice::Seeded(_) => Some(
+            "Untrained network with random weights: this probability means nothing.".to_owned(),
+        ),
+        ModelChoice::Trained(card) if card.training_data.synthetic => Some(
+            "Synthetic-data weights (trained on phantoms): this demonstrates the software; \
+             it is not a diagnosis of a patient."
+                .to_owned(),
+        ),
+        ModelChoice::Trained(_) => None,
+    }
 }
 
 /// Runs `job` in the compute worker, showing each stage in `progress`. When
@@ -57,6 +74,7 @@ async fn run(
         backend: job.backend.label(),
         fallback,
         model,
+        caveat: caveat(&job.model),
         diagnosis: diagnosis.summary.clone(),
     };
     Ok((report, diagnosis))
@@ -79,14 +97,21 @@ pub fn DiagnosePanel(
     let (progress, set_progress) = signal(None::<String>);
     let (result, set_result) =
         signal_local(None::<Result<(DiagnosisReport, Rc<Diagnosis>), String>>);
-    // The bundled model when one ships, the untrained network otherwise
-    // (read once: the panel must not be rebuilt when the model arrives).
+    // The bundled model when one ships, the untrained network otherwise. The
+    // untrained networks are offered only while the page has no usable
+    // default model (it may arrive after the panel is built).
+    let no_default = move || !matches!(models.bundled.get(), None | Some(Ok(Some(_))));
     let initial = if untrack(|| models.bundled_model()).is_some() {
         "bundled"
     } else {
         "web-default"
     };
     let (preset, set_preset) = signal(initial.to_owned());
+    Effect::new(move || {
+        if models.bundled_model().is_some() && untrack(|| preset.get()) == "web-default" {
+            set_preset.set("bundled".to_owned());
+        }
+    });
     // The trained model the choice names, if it is one (tracked).
     let trained = move |choice: &str| -> Option<LoadedModel> {
         match choice {
@@ -151,6 +176,7 @@ pub fn DiagnosePanel(
             }}
             <label for="diagnose-preset">"Network "</label>
             <select id="diagnose-preset" data-testid="diagnose-preset"
+                prop:value=move || preset.get()
                 on:change=move |ev| set_preset.set(event_target_value(&ev))>
                 <option value="bundled" selected=initial == "bundled"
                     disabled=move || models.bundled_model().is_none()>
@@ -158,10 +184,13 @@ pub fn DiagnosePanel(
                         || "default model (none ships with this page)".to_owned(),
                         |m| format!("default model: {} {}", m.card.name, m.card.version))}
                 </option>
-                <option value="web-default" selected=initial == "web-default">
+                <option value="web-default" selected=initial == "web-default"
+                    hidden=move || !no_default() disabled=move || !no_default()>
                     "web default, untrained (ResNet-34, 64x128x128)"
                 </option>
-                <option value="tiny">"tiny, untrained (quick check)"</option>
+                <option value="tiny" hidden=move || !no_default() disabled=move || !no_default()>
+                    "tiny, untrained (quick check)"
+                </option>
                 <option value="own" disabled=move || models.own.get().is_none()>
                     {move || models.own.get().map_or_else(
                         || "your model (load one in the model panel)".to_owned(),
@@ -251,6 +280,7 @@ fn DiagnosisView(
         .chain(std::iter::once(format!(
             "Probability of {positive}: {probability}"
         )))
+        .chain(report.caveat.clone())
         .chain(
             figures
                 .iter()
@@ -292,6 +322,7 @@ fn DiagnosisView(
         <dl data-testid="diagnosis-result">
             <dt>{format!("Probability of {positive}")}</dt>
             <dd data-testid="result-probability">{probability}</dd>
+            {report.caveat.clone().map(|c| view! { <dd class="warning" data-testid="result-caveat">{c}</dd> })}
             {figures.into_iter().map(|(label, value)| view! { <dt>{label}</dt><dd>{value}</dd> }).collect_view()}
             <dt>"Stages"</dt><dd data-testid="stage-timings">{timings}</dd>
         </dl>

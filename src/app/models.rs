@@ -167,7 +167,13 @@ fn ModelCardView(
     let metrics = c
         .metrics
         .iter()
-        .map(|m| format!("{} {:.3} ({})", m.name, m.value, m.measured_on))
+        .map(|m| {
+            let ci = m
+                .ci95
+                .map(|[lo, hi]| format!(", 95 % CI {lo:.3}-{hi:.3}"))
+                .unwrap_or_default();
+            format!("{} {:.3}{ci} ({})", m.name, m.value, m.measured_on)
+        })
         .collect::<Vec<_>>()
         .join("; ");
     view! {

@@ -17,14 +17,13 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 use super::compute::Backend;
 use super::job::{Job, ModelChoice, Reply, Task};
 use super::self_check::{Preset, SELF_CHECK_SEED, measure};
+use crate::CpuBackend;
 use crate::pipeline::{DecisionConfig, Diagnosis, DiagnosisError, ProgressSink, Stage, diagnose};
 use crate::probe::seeded_card;
 use crate::weights::{ModelCard, load_weights};
 
 /// Burn's WebGPU backend (WGSL shaders, no kernel fusion).
 type GpuBackend = burn::backend::Wgpu<f32, i32, u32>;
-/// Burn's CPU backend, the fallback.
-type CpuBackend = burn::backend::NdArray<f32>;
 
 fn scope() -> DedicatedWorkerGlobalScope {
     js_sys::global().unchecked_into()

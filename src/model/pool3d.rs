@@ -41,7 +41,7 @@ pub fn max_pool3d<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::NdArray;
+    use crate::CpuBackend;
 
     /// Plain nested-loop reference of a padded cubic max-pool.
     fn reference(x: &[f32], dims: [usize; 3], k: usize, s: usize, p: usize) -> Vec<f32> {
@@ -79,7 +79,7 @@ mod tests {
         let values: Vec<f32> = (0..len)
             .map(|i| ((i * 37 % 101) as f32 - 80.0) * 0.5)
             .collect();
-        let x = Tensor::<NdArray, 1>::from_floats(values.as_slice(), &device)
+        let x = Tensor::<CpuBackend, 1>::from_floats(values.as_slice(), &device)
             .reshape([1, 1, dims[0], dims[1], dims[2]]);
         for (k, s, p) in [(3, 2, 1), (2, 2, 0), (3, 1, 1)] {
             let got = max_pool3d(x.clone(), k, s, p);

@@ -116,6 +116,9 @@ pub struct Metric {
     pub value: f64,
     /// Standard deviation over folds, if measured that way.
     pub sd: Option<f64>,
+    /// 95 % bootstrap interval `[low, high]`, if measured that way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci95: Option<[f64; 2]>,
     /// How and on what it was measured.
     pub measured_on: String,
 }

@@ -1,13 +1,14 @@
 // Benchmark (not a test): a CT diagnosed in the page, stage by stage.
-// Usage: node tests/e2e/diagnose.bench.mjs <CT: a .nii file or a DICOM folder> [tiny|web-default] [webgpu]
+// Usage: node tests/e2e/diagnose.bench.mjs <CT: a .nii file or a DICOM folder> [bundled|tiny|web-default] [webgpu]
+// (the untrained tiny and web-default networks are offered only when no default model ships)
 // e.g. the 512x512x300 phantom `DSAN_BENCH_KEEP=1 cargo bench --bench preprocess` leaves behind;
 // the lung mask and crop/resample stages are the browser's preprocessing figure.
 import { statSync } from 'node:fs';
 import { serveDist, launch, openPage } from './harness.mjs';
 
-const [input, preset = 'tiny', gpu] = process.argv.slice(2);
+const [input, preset = 'bundled', gpu] = process.argv.slice(2);
 if (!input) {
-  console.error('usage: node tests/e2e/diagnose.bench.mjs <file.nii | folder> [tiny|web-default] [webgpu]');
+  console.error('usage: node tests/e2e/diagnose.bench.mjs <file.nii | folder> [bundled|tiny|web-default] [webgpu]');
   process.exit(2);
 }
 const server = await serveDist(process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname);

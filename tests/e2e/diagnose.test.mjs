@@ -19,6 +19,7 @@ import {
   assertPrivate,
   recordPauses,
   longestPause,
+  defaultModelArgs,
 } from './harness.mjs';
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
@@ -33,7 +34,7 @@ before(async () => {
   server = await serveDist(DIST);
   mkdirSync(ARTIFACTS, { recursive: true });
   native = JSON.parse(
-    execFileSync(DSAN, ['predict', CAP001, '--preset', 'web-default', '--seed', '42'], {
+    execFileSync(DSAN, ['predict', CAP001, ...defaultModelArgs()], {
       encoding: 'utf8',
       maxBuffer: 64 << 20,
     }),

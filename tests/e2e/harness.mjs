@@ -2,6 +2,7 @@
 // headless Debian Chromium through playwright-core, and a record of every
 // request the page makes.
 import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
 import assert from 'node:assert/strict';
@@ -143,4 +144,18 @@ export async function longestPause(page) {
     clearInterval(window.dsanPauses.timer);
     return window.dsanPauses.longest;
   });
+}
+
+const MODEL_WEIGHTS = new URL('../../model-weights/', import.meta.url).pathname;
+
+/**
+ * `dsan predict`'s model options for the model the page diagnoses with by
+ * default: the bundled default model that model-weights/models.json names,
+ * or the seeded untrained web-default network when none ships.
+ */
+export function defaultModelArgs() {
+  const index = JSON.parse(readFileSync(join(MODEL_WEIGHTS, 'models.json'), 'utf8'));
+  return index.default
+    ? ['--weights', join(MODEL_WEIGHTS, index.default)]
+    : ['--preset', 'web-default', '--seed', '42'];
 }

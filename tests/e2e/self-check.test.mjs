@@ -103,7 +103,7 @@ test("the page's own WebAssembly holds no network code; the compute worker's doe
     return readFileSync(join(DIST, name)).toString('latin1');
   };
   // Burn's crates leave their paths in the module (panic locations).
-  const burn = /burn-(core|tensor|ndarray|cubecl)-\d/;
+  const burn = /burn-(core|tensor|flex|ndarray|cubecl)-\d/;
   assert.ok(burn.test(wasm(/^dsan-worker_bg\.wasm$/)), 'the marker is found where Burn is');
   assert.ok(!burn.test(wasm(/^dsan-ct-[0-9a-f]+_bg\.wasm$/)), "Burn is not in the page's module");
 });

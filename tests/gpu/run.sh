@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
 # Everything the GPU machine is needed for, as one prepared run (a drawn task
 # has 15 minutes of device time in all; this stays within BUDGET_SECONDS, 570):
-#   - `dsan predict` of a bundled sample on CUDA and on wgpu/Vulkan against the
+#   - `dsan predict` of a bundled sample on LibTorch's CUDA (cuDNN), Burn's
+#     CUDA and wgpu/Vulkan against the
 #     CPU (same seeded web-default model): the CUDA run of the pipeline, and the
 #     web config's forward on a real GPU through wgpu (the proxy for WebGPU);
-#   - whether a CUDA training step finishes (Burn 0.21's first CUDA training
-#     step was seen to compile for over 220 s, ../shared/PLATFORM.md); the run
-#     trains on CUDA if it does, on wgpu/Vulkan otherwise;
+#   - whether a training step finishes on LibTorch's CUDA, then Burn's CUDA
+#     (Burn 0.21's first CUDA training step was seen to compile for over 220 s,
+#     ../shared/PLATFORM.md), then wgpu/Vulkan; the run trains on the first
+#     that does;
 #   - phantoms -> `dsan train` of the web config -> `dsan eval` on held-out
 #     phantoms -> `dsan export --default`: the page's default model;
 #   - throughput, peak GPU memory, and the same branch's training step in
 #     PyTorch (tests/gpu/torch_step.py) as the reference.
 #
-# Prepare here (x86-64, see README "GPU machine"):
-#   CUDARC_CUDA_VERSION=13000 cargo build --release --locked -p dsan-train --features cuda,wgpu
+# Prepare here (x86-64, see README "GPU machine"). LibTorch must be the GPU
+# machine's own PyTorch 2.11 (CUDA 13.0): build against that wheel's headers
+# and libraries (tch 0.22 expects 2.9.0; against 2.11.0 it builds and runs
+# with the version check bypassed), and at run time this script points the
+# binary at the machine's torch/lib:
+#   python3 -m pip download --no-deps --only-binary=:all: torch==2.11.0 -d .torch211
+#   (cd .torch211 && unzip -q torch-2.11.0-*.whl 'torch/include/*' 'torch/lib/*')
+#   LIBTORCH=$PWD/.torch211/torch LIBTORCH_BYPASS_VERSION_CHECK=1 CUDARC_CUDA_VERSION=13000 \
+#     cargo build --release --locked -p dsan-train --features cuda,wgpu,libtorch
 #   mkdir -p .gpu && strip -o .gpu/dsan target/release/dsan && gzip -f .gpu/dsan
-#   (11.5 min on 2 cores from scratch, 7.5 min after a dependency change; 66 MB,
-#   53 MB stripped, 14.3 MB gzipped)
+#   (without libtorch: 11.5 min on 2 cores from scratch, 7.5 min after a
+#   dependency change; 66 MB, 53 MB stripped, 14.3 MB gzipped)
 #   plus the Vulkan loader debs in .gl/ (the device tool's README); both folders
 #   in .git/info/exclude. Then, on the device: carry [".gpu", ".gl"], command
 #   `bash tests/gpu/run.sh`, timeout_s 600.
@@ -31,8 +40,8 @@ set -uo pipefail
 
 OUT=${OUT:?the results folder}
 WORK=${WORK:-/tmp/dsan-gpu}
-BACKENDS=${BACKENDS:-cpu cuda wgpu}
-TRAIN_BACKENDS=${TRAIN_BACKENDS:-cuda wgpu}
+BACKENDS=${BACKENDS:-cpu libtorch-cuda cuda wgpu}
+TRAIN_BACKENDS=${TRAIN_BACKENDS:-libtorch-cuda cuda wgpu}
 PRESET=${PRESET:-web-default}
 N_TRAIN=${N_TRAIN:-160}
 N_HELD=${N_HELD:-40}
@@ -58,6 +67,10 @@ fi
 for f in .gl/*.deb; do [ -e "$f" ] && dpkg -x "$f" /; done
 ldconfig 2>/dev/null
 export LD_LIBRARY_PATH=/usr/local/cuda-13.0/lib64:/usr/local/nvidia/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# A `libtorch` build loads the machine's own libtorch (its CUDA libraries
+# through the wheel's own rpaths).
+torch_lib=$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null) \
+    && export LD_LIBRARY_PATH=$torch_lib:$LD_LIBRARY_PATH
 export CUDA_PATH=${CUDA_PATH:-/usr/local/cuda-13.0}
 export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
 export CUBECL_AUTOTUNE_LEVEL=${CUBECL_AUTOTUNE_LEVEL:-minimal}

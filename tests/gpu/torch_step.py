@@ -1,11 +1,15 @@
-"""The PyTorch reference for `dsan train`'s step time on a GPU: one DSAN branch
+"""The PyTorch reference for `dsan train`'s step time, on a GPU or the CPU: one DSAN branch
 of the same architecture as src/model (3D ResNet with BasicBlocks, 7x7x7 stem,
 max-pool, CAM attention with min-max normalisation and the soft mask, CE +
 lambda * attention loss, Adam), timed per training step on random inputs.
 
     python3 tests/gpu/torch_step.py --input 64 128 128 --width 8 --batch 4 --steps 30
+    python3 tests/gpu/torch_step.py --device cpu --threads 2 --mode infer
 
-Prints one JSON line: ms per step (median after warm-up), cases/s and peak memory.
+`--mode train` times a training step of one branch; `--mode infer` the
+forward pass of two branches (the ensemble, eval mode, no gradients).
+Prints one JSON line: ms per step (median after warm-up), cases/s, peak
+memory on CUDA, and with `--times` every timed step.
 """
 import argparse
 import json
@@ -60,9 +64,54 @@ def main():
     p.add_argument("--width", type=int, default=8)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--mode", choices=["train", "infer"], default="train")
+    p.add_argument("--times", action="store_true", help="also print every timed step")
     a = p.parse_args()
-    dev = torch.device("cuda")
+    dev = torch.device(a.device)
+    cuda = dev.type == "cuda"
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
     torch.manual_seed(0)
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    if a.mode == "infer":
+        times = time_inference(a, dev, sync)
+    else:
+        times = time_train(a, dev, sync)
+    ms = statistics.median(times)
+    result = {
+        "framework": f"pytorch {torch.__version__}",
+        "device": torch.cuda.get_device_name() if cuda else f"cpu, {torch.get_num_threads()} threads",
+        "mode": a.mode, "input": a.input, "width": a.width, "batch": a.batch,
+        "ms_per_step": ms, "cases_per_s": a.batch / ms * 1000,
+        "peak_mib": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+    }
+    if a.times:
+        result["times_ms"] = times
+    print(json.dumps(result))
+
+
+def time_inference(a, dev, sync):
+    branches = [Branch(a.width).to(dev).eval() for _ in range(2)]
+    x = torch.rand(a.batch, 1, *a.input, device=dev)
+    times = []
+    with torch.no_grad():
+        for step in range(a.steps + a.warmup):
+            sync()
+            t = time.perf_counter()
+            outputs = [b(x) for b in branches]
+            probs = sum(F.softmax(logits, 1) for logits, _ in outputs) / 2
+            maps = sum(att for _, att in outputs) / 2
+            probs.cpu(), maps.cpu()
+            sync()
+            if step >= a.warmup:
+                times.append((time.perf_counter() - t) * 1000)
+    return times
+
+
+def time_train(a, dev, sync):
     model = Branch(a.width).to(dev)
     opt = torch.optim.Adam(model.parameters(), 1e-4)
     x = torch.rand(a.batch, 1, *a.input, device=dev)
@@ -71,9 +120,10 @@ def main():
         grid = model(x)[1].shape[2:]
     masks = (torch.rand(a.batch, *grid, device=dev) > 0.8).float()
     times = []
-    torch.cuda.reset_peak_memory_stats()
-    for step in range(a.steps + 5):
-        torch.cuda.synchronize()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    for step in range(a.steps + a.warmup):
+        sync()
         t = time.perf_counter()
         logits, att = model(x)
         soft = torch.sigmoid(100 * (att[torch.arange(a.batch), y] - 0.4))
@@ -81,17 +131,11 @@ def main():
         opt.zero_grad()
         loss.backward()
         opt.step()
-        torch.cuda.synchronize()
-        if step >= 5:
+        loss.item()
+        sync()
+        if step >= a.warmup:
             times.append((time.perf_counter() - t) * 1000)
-    ms = statistics.median(times)
-    print(json.dumps({
-        "framework": f"pytorch {torch.__version__}",
-        "device": torch.cuda.get_device_name(),
-        "input": a.input, "width": a.width, "batch": a.batch,
-        "ms_per_step": ms, "cases_per_s": a.batch / ms * 1000,
-        "peak_mib": torch.cuda.max_memory_allocated() / 2**20,
-    }))
+    return times
 
 
 if __name__ == "__main__":

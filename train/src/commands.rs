@@ -3,12 +3,12 @@
 use std::path::Path;
 
 use anyhow::Context;
-use burn::backend::NdArray;
+use dsan_ct::CpuBackend;
 use dsan_ct::model::DsanConfig;
 use dsan_ct::probe::{forward_summary, seeded_model};
 use dsan_ct::weights::{ModelCard, load_model_files};
 
-type Cpu = NdArray<f32>;
+type Cpu = CpuBackend;
 
 /// Network presets of the library.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

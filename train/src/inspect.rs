@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::files::{Readers, read_files};
+use crate::data::files::{Readers, read_files};
 
 /// Prints the series found under `paths` (the default one marked), their HU
 /// statistics, and every skipped file with the reason.

@@ -17,9 +17,12 @@ use dsan_ct::weights::{
     CARD_FORMAT_VERSION, ModelCard, Preprocessing, TrainingData, encode_weights, save_model_files,
 };
 
+/// Runs `dsan`; without LD_LIBRARY_PATH, so a LibTorch build must find its
+/// libraries by its own rpath.
 fn dsan(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dsan"))
         .args(args)
+        .env_remove("LD_LIBRARY_PATH")
         .output()
         .unwrap()
 }
@@ -198,6 +201,53 @@ fn predict_diagnoses_a_series_and_writes_maps_on_its_grid() {
     std::fs::remove_dir_all(&out_dir).unwrap();
 }
 
+/// LibTorch and Flex diagnose a real CT (COVID-CT-MD cap001) with the same
+/// seeded web-default weights: the same probabilities (ensemble and both
+/// branches) to 1e-4, the same share of lung with high attention to 1e-3.
+#[cfg(feature = "libtorch")]
+#[test]
+fn libtorch_and_flex_give_the_same_diagnosis_of_a_real_ct() {
+    let series = shared_data().join("ct-real/covid-ct-md/subsampled-every-4th/CAP/cap001");
+    let diagnose = |backend: &str| -> serde_json::Value {
+        let out = dsan(&[
+            "predict",
+            series.to_str().unwrap(),
+            "--preset",
+            "web-default",
+            "--backend",
+            backend,
+        ]);
+        assert!(out.status.success(), "{backend}: {}", text(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["diagnosis"].clone()
+    };
+    let (flex, torch) = (diagnose("cpu"), diagnose("libtorch"));
+    for field in [
+        "probabilities",
+        "uniform_probabilities",
+        "balanced_probabilities",
+    ] {
+        let values = |d: &serde_json::Value| -> Vec<f64> {
+            d[field]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect()
+        };
+        let (a, b) = (values(&flex), values(&torch));
+        assert_eq!(a.len(), 2);
+        for (x, y) in a.iter().zip(&b) {
+            assert!(
+                (x - y).abs() < 1e-4,
+                "{field}: Flex {a:?} vs LibTorch {b:?}"
+            );
+        }
+    }
+    let share = |d: &serde_json::Value| d["high_attention_fraction"].as_f64().unwrap();
+    assert!((share(&flex) - share(&torch)).abs() < 1e-3);
+}
+
 #[test]
 fn predict_refuses_input_without_a_ct_with_the_reason() {
     let dicomdir =
@@ -323,17 +373,32 @@ fn json_file(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
-/// The whole site workflow on phantoms with the tiny network on the CPU:
-/// train, resume, evaluate on other phantoms, export, load the card, predict.
+/// The whole site workflow on phantoms with the tiny network on Flex, the
+/// default CPU backend: train, resume, evaluate on other phantoms, export,
+/// load the card, predict.
 #[test]
 fn train_resume_eval_export_and_predict_with_the_exported_model() {
-    let data = small_phantoms("train-data", 6, 11);
-    let held_out = small_phantoms("train-held-out", 4, 12);
+    site_workflow("cpu");
+}
+
+/// The same workflow on LibTorch's CPU backend.
+#[cfg(feature = "libtorch")]
+#[test]
+fn libtorch_trains_resumes_evaluates_and_exports_as_flex_does() {
+    site_workflow("libtorch");
+}
+
+/// Train (and resume), eval, export and predict on `backend`.
+fn site_workflow(backend: &str) {
+    let data = small_phantoms(&format!("train-data-{backend}"), 6, 11);
+    let held_out = small_phantoms(&format!("train-held-out-{backend}"), 4, 12);
     let run = data.join("run");
     let straight = data.join("run-straight");
     let common = |epochs: &str, out: &std::path::Path| {
         vec![
             "train".to_owned(),
+            "--backend".into(),
+            backend.into(),
             "--data".into(),
             data.display().to_string(),
             "--preset".into(),
@@ -421,6 +486,8 @@ fn train_resume_eval_export_and_predict_with_the_exported_model() {
     let eval_dir = data.join("eval");
     run_dsan(vec![
         "eval".into(),
+        "--backend".into(),
+        backend.into(),
         "--weights".into(),
         card_path.display().to_string(),
         "--data".into(),
@@ -519,6 +586,8 @@ fn train_resume_eval_export_and_predict_with_the_exported_model() {
     let first = predictions[0]["case_id"].as_str().unwrap();
     let predicted = run_dsan(vec![
         "predict".into(),
+        "--backend".into(),
+        backend.into(),
         held_out.join(first).display().to_string(),
         "--weights".into(),
         card_path.display().to_string(),

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use dsan_ct::dicom::{Study, assemble, read_paths};
 use dsan_ct::volume::Volume;
 
-use crate::slice_images::{SliceImages, is_slice_image, read_slice_images};
+use crate::data::slice_images::{SliceImages, is_slice_image, read_slice_images};
 
 /// Lists the files under `paths` (folders recursively), sorted.
 pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {

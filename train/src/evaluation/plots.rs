@@ -1,5 +1,6 @@
-//! The evaluation's figures as PNG: ROC curves of both branches and the
-//! ensemble, and the ensemble's reliability (calibration) diagram. Text is
+//! The figures as PNG: ROC curves of both branches and the ensemble, the
+//! ensemble's reliability (calibration) diagram, and a run's learning
+//! curves. Text is
 //! drawn with a font embedded in the binary (DejaVu Sans Mono, see
 //! `assets/DejaVu-LICENSE.txt`), so no system font is needed.
 
@@ -12,14 +13,18 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-use crate::evaluate::CasePrediction;
-use crate::metrics::{reliability, roc_auc, roc_curve};
+use crate::evaluation::evaluate::CasePrediction;
+use crate::evaluation::metrics::{reliability, roc_auc, roc_curve};
+use crate::training::config::EpochLog;
 
-const FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
+const FONT: &[u8] = include_bytes!("../../assets/DejaVuSansMono.ttf");
 const SIZE: (u32, u32) = (640, 600);
 
 /// Which probabilities of a prediction a curve shows.
 type Pick = fn(&CasePrediction) -> &Vec<f64>;
+
+/// A learning curve: its name, its value in an epoch's log line, its colour.
+type Curve = (&'static str, fn(&EpochLog) -> Option<f64>, RGBColor);
 
 fn register() -> anyhow::Result<()> {
     static REGISTER: Once = Once::new();
@@ -145,6 +150,94 @@ pub fn write_reliability(
                 BLUE.filled(),
             )
         }))
+        .map_err(plot_error(path))?;
+    root.present().map_err(plot_error(path))?;
+    Ok(())
+}
+
+/// A run's learning curves: the training loss of both branches (top) and the
+/// validation AUC of both branches and the ensemble (bottom), per epoch.
+pub fn write_learning_curves(path: &Path, log: &[EpochLog]) -> anyhow::Result<()> {
+    register()?;
+    let root = BitMapBackend::new(path, (SIZE.0, SIZE.1 + 200)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error(path))?;
+    let (top, bottom) = root.split_vertically(SIZE.1 / 2 + 100);
+    let epochs = log.len().max(2) as f64;
+    let x_range = 1.0..epochs;
+    let top_loss = log
+        .iter()
+        .flat_map(|e| [e.loss_uniform, e.loss_balanced])
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(1e-3)
+        * 1.05;
+    let series = |pick: fn(&EpochLog) -> Option<f64>| -> Vec<(f64, f64)> {
+        log.iter()
+            .filter_map(|e| pick(e).map(|v| (e.epoch as f64, v)))
+            .collect()
+    };
+    let mut losses = ChartBuilder::on(&top)
+        .caption(
+            "Training loss (CE + lambda * attention)",
+            ("sans-serif", 20),
+        )
+        .margin(14)
+        .x_label_area_size(36)
+        .y_label_area_size(54)
+        .build_cartesian_2d(x_range.clone(), 0.0..top_loss)
+        .map_err(plot_error(path))?;
+    losses
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc("mean loss")
+        .draw()
+        .map_err(plot_error(path))?;
+    let loss_series: [Curve; 2] = [
+        ("branch U", |e| Some(e.loss_uniform), BLUE),
+        ("branch B", |e| Some(e.loss_balanced), RED),
+    ];
+    for (name, pick, color) in loss_series {
+        losses
+            .draw_series(LineSeries::new(series(pick), color.stroke_width(2)))
+            .map_err(plot_error(path))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    losses
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_error(path))?;
+    let mut aucs = ChartBuilder::on(&bottom)
+        .caption("Validation AUC", ("sans-serif", 20))
+        .margin(14)
+        .x_label_area_size(36)
+        .y_label_area_size(54)
+        .build_cartesian_2d(x_range, 0.0..1.0)
+        .map_err(plot_error(path))?;
+    aucs.configure_mesh()
+        .x_desc("epoch")
+        .y_desc("AUC")
+        .draw()
+        .map_err(plot_error(path))?;
+    let auc_series: [Curve; 3] = [
+        ("ensemble", |e| e.val_auc, BLACK),
+        ("branch U", |e| e.val_auc_uniform, BLUE),
+        ("branch B", |e| e.val_auc_balanced, RED),
+    ];
+    for (name, pick, color) in auc_series {
+        aucs.draw_series(LineSeries::new(series(pick), color.stroke_width(2)))
+            .map_err(plot_error(path))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    aucs.configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
         .map_err(plot_error(path))?;
     root.present().map_err(plot_error(path))?;
     Ok(())

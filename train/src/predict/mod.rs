@@ -5,47 +5,21 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use burn::backend::NdArray;
 use burn::prelude::Backend as BurnBackend;
+use burn::tensor::backend::AutodiffBackend;
 use dsan_ct::model::Dsan;
 use dsan_ct::pipeline::{DecisionConfig, Diagnosis, NoProgress, diagnose};
 use dsan_ct::probe::seeded_card;
 use dsan_ct::volume::Volume;
 use dsan_ct::weights::{ModelCard, load_model_files, load_weights};
 
+pub(crate) mod outputs;
+
 use crate::commands::Preset;
-use crate::files::{Readers, read_volume};
-#[cfg(any(feature = "cuda", feature = "wgpu"))]
-use crate::gpu_panics::panics_as_errors;
-use crate::outputs::{write_mosaic, write_nifti};
-use crate::slice_images::SliceImages;
-
-/// Compute backends `dsan predict` can run on.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Backend {
-    /// Burn's CPU backend (ndarray), the page's fallback.
-    Cpu,
-    /// Burn's wgpu backend (Vulkan, Metal or DirectX; build with `--features wgpu`).
-    #[cfg(feature = "wgpu")]
-    Wgpu,
-    /// Burn's CUDA backend (build with `--features cuda`).
-    #[cfg(feature = "cuda")]
-    Cuda,
-}
-
-impl Backend {
-    /// Runs `command` on this backend. A GPU runtime that cannot start
-    /// panics, often on a thread of its own; here that ends in an error.
-    pub fn run<T>(self, command: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
-        match self {
-            Backend::Cpu => command(),
-            #[cfg(feature = "wgpu")]
-            Backend::Wgpu => panics_as_errors("the wgpu backend", command),
-            #[cfg(feature = "cuda")]
-            Backend::Cuda => panics_as_errors("the CUDA backend", command),
-        }
-    }
-}
+use crate::compute::{Backend, OnBackend};
+use crate::data::files::{Readers, read_volume};
+use crate::data::slice_images::SliceImages;
+use outputs::{write_mosaic, write_nifti};
 
 /// What to diagnose and how.
 pub struct PredictArgs {
@@ -83,25 +57,25 @@ fn load_model<B: BurnBackend>(
 
 /// Runs the pipeline and prints `{input, model, diagnosis}` as JSON.
 pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
-    args.backend.run(|| match args.backend {
-        Backend::Cpu => predict_on::<NdArray<f32>>(args),
-        #[cfg(feature = "wgpu")]
-        Backend::Wgpu => predict_on::<burn::backend::Wgpu>(args),
-        #[cfg(feature = "cuda")]
-        Backend::Cuda => predict_on::<burn::backend::Cuda>(args),
-    })
+    args.backend.execute(args)
 }
 
-fn predict_on<B: BurnBackend>(args: &PredictArgs) -> anyhow::Result<()> {
-    let device = B::Device::default();
+impl OnBackend for &PredictArgs {
+    type Output = ();
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
+        predict_on::<B::InnerBackend>(self, &device)
+    }
+}
+
+fn predict_on<B: BurnBackend>(args: &PredictArgs, device: &B::Device) -> anyhow::Result<()> {
     let input = read_volume(&args.paths, args.series, Readers::AllCores, &args.images)?;
-    let (card, model) = load_model::<B>(args, &device)?;
+    let (card, model) = load_model::<B>(args, device)?;
     let diagnosis = pollster::block_on(diagnose(
         &input.volume,
         &model,
         &card,
         &DecisionConfig::default(),
-        &device,
+        device,
         &mut NoProgress,
     ))
     .with_context(|| format!("diagnosing {}", input.source))?;

@@ -9,7 +9,7 @@
 //! - `cc-ccii` (CC-CCII-style): `<class>/<patient>/<scan>/`, the class folder
 //!   named `NCP` (COVID-19), `CP` (CAP) or `Normal`; one case per scan folder.
 //!   A scan is DICOM, NIfTI, or CC-CCII's own PNG/JPEG slice images, read
-//!   back to HU through the window and spacing of `crate::slice_images`.
+//!   back to HU through the window and spacing of `crate::data::slice_images`.
 //!
 //! Folder layouts carry no infection masks. Cases of a class the run does not
 //! train (e.g. normal lungs for the paper's two-class task) are left out and
@@ -19,7 +19,7 @@ use std::path::Path;
 
 use anyhow::{Context, ensure};
 
-use crate::dataset::{CaseRecord, read_labels};
+use crate::data::dataset::{CaseRecord, read_labels};
 
 /// A data folder's layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

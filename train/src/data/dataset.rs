@@ -17,9 +17,9 @@ use dsan_ct::weights::{Preprocessing, sha256_hex};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::files::{Readers, collect_files, read_volume};
-use crate::parallel::try_map;
-use crate::slice_images::SliceImages;
+use crate::data::files::{Readers, collect_files, read_volume};
+use crate::data::parallel::try_map;
+use crate::data::slice_images::SliceImages;
 
 /// Format tag at the start of every cache file; bump it when the layout or
 /// the preprocessing code changes what a cached case holds.
@@ -203,7 +203,14 @@ fn prepare_cached(
     }
     let prepared = prepare(&source, mask_path.as_deref(), reading)?;
     std::fs::create_dir_all(cache).with_context(|| cache.display().to_string())?;
-    let partial = file.with_extension("partial");
+    // A name of this writer's own, so runs sharing a cache never rename each
+    // other's files; the last rename wins, with the same contents.
+    static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let partial = file.with_extension(format!(
+        "partial-{}-{}",
+        std::process::id(),
+        WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     std::fs::write(&partial, encode_cached(&prepared)?)
         .with_context(|| partial.display().to_string())?;
     std::fs::rename(&partial, &file).with_context(|| file.display().to_string())?;

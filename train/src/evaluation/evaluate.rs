@@ -8,11 +8,12 @@ use dsan_ct::model::{Dsan, DsanConfig};
 use dsan_ct::preprocess::area_mean;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::PreparedCase;
-use crate::metrics::{
+use super::bootstrap::{self, MetricIntervals, intervals};
+use crate::data::dataset::PreparedCase;
+use crate::data::sampler::{SizeBand, SizeBands};
+use crate::evaluation::metrics::{
     BinaryMetrics, ReliabilityBin, RocPoint, binary_metrics, reliability, roc_curve,
 };
-use crate::sampler::{SizeBand, SizeBands};
 
 /// Cases per forward pass when scoring.
 const EVAL_BATCH: usize = 2;
@@ -112,6 +113,20 @@ pub struct ModelMetrics {
     pub ensemble: BinaryMetrics,
     /// Mean share of attention inside the infection mask (cases with a mask).
     pub attention_in_mask: Option<f64>,
+    /// 95 % bootstrap intervals (in `dsan eval`'s evaluations, not per epoch).
+    #[serde(default)]
+    pub ci95: Option<ModelIntervals>,
+}
+
+/// The 95 % bootstrap intervals of the two branches and the ensemble.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ModelIntervals {
+    /// Branch U.
+    pub uniform: MetricIntervals,
+    /// Branch B.
+    pub balanced: MetricIntervals,
+    /// Ensemble.
+    pub ensemble: MetricIntervals,
 }
 
 /// Metrics of `predictions` for the class `positive` at `threshold`.
@@ -131,6 +146,29 @@ pub fn score(predictions: &[CasePrediction], positive: usize, threshold: f64) ->
         ensemble: metrics(|p| &p.ensemble),
         attention_in_mask: (!shares.is_empty())
             .then(|| shares.iter().sum::<f64>() / shares.len() as f64),
+        ci95: None,
+    }
+}
+
+/// [`score`] with the 95 % bootstrap intervals of every metric (the same
+/// resamples of the cases for the three models).
+fn score_with_intervals(
+    predictions: &[CasePrediction],
+    positive: usize,
+    threshold: f64,
+) -> ModelMetrics {
+    let truth: Vec<bool> = predictions.iter().map(|p| p.label == positive).collect();
+    let of = |pick: fn(&CasePrediction) -> &Vec<f64>| {
+        let scores: Vec<f64> = predictions.iter().map(|p| pick(p)[positive]).collect();
+        intervals(&scores, &truth, threshold, bootstrap::SEED)
+    };
+    ModelMetrics {
+        ci95: Some(ModelIntervals {
+            uniform: of(|p| &p.uniform),
+            balanced: of(|p| &p.balanced),
+            ensemble: of(|p| &p.ensemble),
+        }),
+        ..score(predictions, positive, threshold)
     }
 }
 
@@ -153,7 +191,8 @@ pub struct Evaluation {
 }
 
 /// Scores `predictions` overall and by size band, the bands cut at `tertiles`
-/// (the training set's, so groups mean the same as in training).
+/// (the training set's, so groups mean the same as in training), each metric
+/// with its 95 % bootstrap interval.
 pub fn evaluate(
     predictions: &[CasePrediction],
     positive: usize,
@@ -173,7 +212,7 @@ pub fn evaluate(
                 .filter(|(_, b)| **b == band)
                 .map(|(p, _)| p.clone())
                 .collect();
-            (!subset.is_empty()).then(|| (band, score(&subset, positive, threshold)))
+            (!subset.is_empty()).then(|| (band, score_with_intervals(&subset, positive, threshold)))
         })
         .collect();
     let small_positive: Vec<bool> = predictions
@@ -187,7 +226,7 @@ pub fn evaluate(
     Evaluation {
         roc: roc_curve(&scores, &truth),
         reliability: reliability(&scores, &truth, 10),
-        overall: score(predictions, positive, threshold),
+        overall: score_with_intervals(predictions, positive, threshold),
         tertiles,
         by_size,
         small_positive_sensitivity: (!small_positive.is_empty()).then(|| {

@@ -204,7 +204,7 @@ mod tests {
     #[test]
     fn metrics_match_scikit_learn() {
         let oracle: Oracle =
-            serde_json::from_str(include_str!("../tests/fixtures/metrics-oracle.json")).unwrap();
+            serde_json::from_str(include_str!("../../tests/fixtures/metrics-oracle.json")).unwrap();
         assert_eq!(oracle.cases.len(), 4);
         for case in oracle.cases {
             let m = binary_metrics(&case.scores, &case.labels, case.threshold);

@@ -34,8 +34,8 @@ use dsan_ct::volume::Volume;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::outputs::write_nifti;
-use crate::parallel::try_map;
+use crate::data::parallel::try_map;
+use crate::predict::outputs::write_nifti;
 
 /// The classes, as the model card names them (the paper's two, then the
 /// optional third).
