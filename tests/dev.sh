@@ -14,9 +14,11 @@ BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); 
 # .libtorch, which .cargo/config.toml names as LIBTORCH.
 TORCH_VERSION=2.9.0
 TORCH_VENV=${DSAN_TORCH_VENV:-$HOME/.cache/dsan-ct/venv-torch-$TORCH_VERSION}
-# dsan's LibTorch backend. The library's own tests run without it: Cargo
-# unifies features per build, so with it every test binary of the workspace
-# would link libtorch, and only `dsan` carries the rpath that finds it.
+# dsan's LibTorch backend, in the one build that clippy and the tests share.
+# Cargo unifies features per build, so every test binary of the workspace
+# links libtorch; only `dsan`'s targets carry the rpath that finds it
+# (train/build.rs), so the others get LD_LIBRARY_PATH, which the CLI tests
+# take away from the `dsan` they run.
 FEATURES=(--features dsan-train/libtorch)
 
 log() { printf '\n== [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
@@ -99,10 +101,9 @@ case "${1:-}" in
         cargo fmt --all -- --check
         log "cargo clippy (native, all targets, Flex and LibTorch)"
         cargo clippy --workspace --all-targets --locked "${FEATURES[@]}" -- -D warnings
-        log "cargo test: the library (Flex)"
-        cargo test --workspace --exclude dsan-train --locked
-        log "cargo test: dsan on Flex and LibTorch (also builds target/debug/dsan, the browser tests' native reference)"
-        cargo test -p dsan-train --locked "${FEATURES[@]}"
+        log "cargo test --workspace, Flex and LibTorch (also builds target/debug/dsan, the browser tests' native reference)"
+        LD_LIBRARY_PATH="$ROOT/.libtorch/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+            cargo test --workspace --locked "${FEATURES[@]}"
         build_page
         log "browser tests (headless Chromium: WebGPU via SwiftShader, and CPU fallback)"
         DSAN_BIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/dsan" \

@@ -56,3 +56,68 @@ pub fn read_volume(dir: &str) -> dsan_ct::volume::Volume {
     let series = study.series.into_iter().nth(index).unwrap();
     dsan_ct::dicom::assemble(series).unwrap().volume
 }
+
+/// Checks that every held-out figure in `card` (a model card as JSON) is the
+/// number `dsan eval` wrote in `metrics` (its metrics.json): each overall
+/// metric of the three models, the attention share, the small-infection
+/// sensitivities, and their 95 % intervals; none typed by hand.
+pub fn assert_card_holds_eval_figures(card: &serde_json::Value, metrics: &serde_json::Value) {
+    let overall = &metrics["evaluation"]["overall"];
+    // The small band, where it holds positive cases.
+    let small = metrics["evaluation"]["by_size"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|band| band[0] == "Small")
+        .map(|band| band[1].clone())
+        .filter(|band| band["ci95"]["ensemble"]["sensitivity"].is_array());
+    let held_out: Vec<&serde_json::Value> = card["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| {
+            m["measured_on"]
+                .as_str()
+                .unwrap()
+                .starts_with("held-out set")
+        })
+        .collect();
+    let expected = 16 + if small.is_some() { 3 } else { 0 };
+    assert_eq!(
+        held_out.len(),
+        expected,
+        "5 metrics x 3 models, attention in mask, small-infection sensitivity x 3"
+    );
+    for m in held_out {
+        let name = m["name"].as_str().unwrap();
+        let on = m["measured_on"].as_str().unwrap();
+        assert!(
+            on.contains(&format!("({} cases)", metrics["cases"])),
+            "{on}"
+        );
+        let (metric, model) = name.trim_end_matches(')').split_once(" (").unwrap();
+        let (group, metric) = match metric.strip_suffix(" on small infections") {
+            Some(metric) => (small.clone().unwrap(), metric),
+            None => (overall.clone(), metric),
+        };
+        let model = match model {
+            "ensemble" => "ensemble",
+            "branch U" => "uniform",
+            "branch B" => "balanced",
+            other => panic!("model {other}"),
+        };
+        if metric == "attention in mask" {
+            assert_eq!(m["value"], group["attention_in_mask"], "{name}");
+            continue;
+        }
+        let key = match metric {
+            "AUC" => "auc",
+            "F1" => "f1",
+            other => other,
+        };
+        assert_eq!(m["value"], group[model][key], "{name}");
+        let interval = &group["ci95"][model][key];
+        assert!(interval.is_array(), "{name} has its interval");
+        assert_eq!(&m["ci95"], interval, "{name}");
+    }
+}

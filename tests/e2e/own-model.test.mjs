@@ -107,8 +107,17 @@ test('a model bundled in model-weights/ is the default: fetched from the site, n
     await page.getByTestId('sample-menu').selectOption(SAMPLE);
     await page.getByTestId('volume-info').waitFor({ timeout: 60_000 });
     assert.equal(await page.getByTestId('diagnose-preset').inputValue(), 'bundled', 'the bundled model is preselected');
+    // With a default model the untrained networks are left to the self-check.
+    for (const untrained of ['web-default', 'tiny']) {
+      const option = page.getByTestId('diagnose-preset').locator(`option[value="${untrained}"]`);
+      assert.equal(await option.isDisabled(), true, `${untrained} is not offered`);
+      assert.equal(await option.evaluate((o) => o.hidden), true, `${untrained} is hidden`);
+    }
     const report = await diagnoseOnPage(page, 120_000);
     assert.equal(report.model, 'bundled test model');
+    // Its probability is said to come from synthetic-data weights, on the page and in the report.
+    assert.match(await page.getByTestId('result-caveat').textContent(), /Synthetic-data weights .* not a diagnosis of a patient/);
+    assert.match(report.caveat, /Synthetic-data weights/);
     report.diagnosis.probabilities.forEach((p, i) =>
       assert.ok(Math.abs(p - expected.probabilities[i]) <= 1e-3, `probability ${i}: ${p} vs ${expected.probabilities[i]}`),
     );

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serveDist, launch, openPage, diagnoseOnPage, assertPrivate, defaultModelArgs } from './harness.mjs';
 
@@ -138,48 +138,3 @@ async function checkViewerOverlay(page) {
   await page.getByTestId('outline-toggle').uncheck();
 }
 
-/** The class a sample's file name says it is. */
-const classOf = (name) => (name.startsWith('covid-19-like') ? 'COVID-19' : 'CAP');
-
-test('the default model classifies every bundled sample as its own class, on WebGPU, on the CPU and natively alike', async () => {
-  const model = defaultModelArgs();
-  assert.equal(model[0], '--weights', 'a default model ships in model-weights/');
-  const samples = readdirSync(SAMPLES).filter((f) => f.endsWith('.zip')).sort();
-  assert.equal(samples.length, 4);
-  const expected = Object.fromEntries(
-    samples.map((name) => {
-      const report = JSON.parse(
-        execFileSync(DSAN, ['predict', join(SAMPLES, name), ...model], { encoding: 'utf8', maxBuffer: 64 << 20 }),
-      );
-      assert.equal(report.diagnosis.predicted_class, classOf(name), `${name} natively: ${report.diagnosis.probabilities}`);
-      return [name, report.diagnosis];
-    }),
-  );
-  for (const webgpu of [true, false]) {
-    const browser = await launch({ webgpu });
-    try {
-      const { page, requests, errors } = await openPage(browser, server.url);
-      const badge = page.locator('[data-testid="backend-badge"][data-backend]');
-      await badge.waitFor({ timeout: 60_000 });
-      assert.equal(await badge.getAttribute('data-backend'), webgpu ? 'WebGPU' : 'CPU');
-      for (const name of samples) {
-        // A fresh page for each sample: the samples' volume lines read alike.
-        await page.reload();
-        await badge.waitFor({ timeout: 60_000 });
-        await page.getByTestId('sample-menu').selectOption(name);
-        await page.getByTestId('volume-info').waitFor({ timeout: 60_000 });
-        const report = await diagnoseOnPage(page, 300_000);
-        const native = expected[name];
-        assert.equal(report.diagnosis.predicted_class, classOf(name), `${name} in the page (${report.backend})`);
-        report.diagnosis.probabilities.forEach((p, i) =>
-          assert.ok(Math.abs(p - native.probabilities[i]) <= 1e-3, `${name} on ${report.backend}: ${p} vs ${native.probabilities[i]}`),
-        );
-        assert.match(await page.getByTestId('result-caveat').textContent(), /synthetic/i, 'the result says the weights are synthetic-data weights');
-      }
-      assertPrivate(requests, server.url);
-      assert.deepEqual(errors, []);
-    } finally {
-      await browser.close();
-    }
-  }
-});

@@ -96,7 +96,43 @@ pub fn phantoms(
         writeln!(labels, "{row}")?;
     }
     std::fs::write(out.join("labels.csv"), labels)?;
+    let settings = serde_json::json!({
+        "generator": "dsan phantoms",
+        "version": env!("CARGO_PKG_VERSION"),
+        "command": phantoms_command(n, seed, slices, size, classes),
+        "n": n,
+        "seed": seed,
+        "slices": slices,
+        "size": size,
+        "classes": &CLASSES[..classes],
+        "field_of_view_mm": FIELD_OF_VIEW_MM,
+    });
+    std::fs::write(
+        out.join(SETTINGS_FILE),
+        serde_json::to_vec_pretty(&settings)?,
+    )?;
     Ok(())
+}
+
+/// The file in a phantom folder that records how it was generated.
+pub const SETTINGS_FILE: &str = "phantoms.json";
+
+/// The command line that writes these phantoms.
+fn phantoms_command(n: usize, seed: u64, slices: usize, size: usize, classes: usize) -> String {
+    format!(
+        "dsan phantoms --n {n} --seed {seed} --slices {slices} --size {size} --classes {classes}"
+    )
+}
+
+/// How the phantoms in `dir` were generated (their `phantoms.json`), if they are phantoms.
+pub fn generated_by(dir: &Path) -> Option<String> {
+    let settings: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(SETTINGS_FILE)).ok()?).ok()?;
+    Some(format!(
+        "`{}` (dsan {})",
+        settings["command"].as_str()?,
+        settings["version"].as_str()?
+    ))
 }
 
 /// The phantom of case `case` of class `label` (see the module docs).
