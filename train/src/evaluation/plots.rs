@@ -43,6 +43,21 @@ fn plot_error<E: std::fmt::Debug>(path: &Path) -> impl FnOnce(E) -> anyhow::Erro
 type Square<'a, 'b> =
     ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
+/// The chart's series labels at `position`, framed on a pale background.
+fn draw_legend<'a, 'b: 'a>(
+    chart: &mut Square<'a, 'b>,
+    position: SeriesLabelPosition,
+    path: &Path,
+) -> anyhow::Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_error(path))
+}
+
 /// A white chart of [0, 1] x [0, 1] with a caption, labelled axes and the diagonal.
 fn unit_square<'a, 'b>(
     root: &'a DrawingArea<BitMapBackend<'b>, Shift>,
@@ -106,13 +121,7 @@ pub fn write_roc(
             .label(format!("{name} (AUC {auc})"))
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(plot_error(path))?;
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight, path)?;
     root.present().map_err(plot_error(path))?;
     Ok(())
 }
@@ -203,13 +212,7 @@ pub fn write_learning_curves(path: &Path, log: &[EpochLog]) -> anyhow::Result<()
             .label(name)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
     }
-    losses
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(plot_error(path))?;
+    draw_legend(&mut losses, SeriesLabelPosition::UpperRight, path)?;
     let mut aucs = ChartBuilder::on(&bottom)
         .caption("Validation AUC", ("sans-serif", 20))
         .margin(14)
@@ -233,12 +236,7 @@ pub fn write_learning_curves(path: &Path, log: &[EpochLog]) -> anyhow::Result<()
             .label(name)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
     }
-    aucs.configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(plot_error(path))?;
+    draw_legend(&mut aucs, SeriesLabelPosition::LowerRight, path)?;
     root.present().map_err(plot_error(path))?;
     Ok(())
 }
