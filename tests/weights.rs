@@ -187,3 +187,70 @@ fn the_bundled_model_index_parses_and_its_default_loads() {
         );
     }
 }
+
+/// Model files from outside (a site's own model is input too) that describe
+/// more than this software runs are refused with the reason when the card is
+/// parsed or the record's header read, before the network or its tensors are
+/// allocated: an absurd input grid or layer count, a weights size that cannot
+/// be a record of the card's architecture, and a record whose header declares
+/// tensors far larger than its bytes.
+#[test]
+fn hostile_model_files_are_refused_before_anything_is_allocated() {
+    let (card, bytes) = card_for(&DsanConfig::tiny(), 8);
+    let refusal = |card: &ModelCard| {
+        parse_card("card.json", &serde_json::to_vec(card).unwrap())
+            .unwrap_err()
+            .to_string()
+    };
+
+    let mut grid = card.clone();
+    grid.architecture.input = [64, 100_000, 100_000];
+    let reason = refusal(&grid);
+    assert!(
+        reason.contains("input is 100000, more than the 1024"),
+        "{reason}"
+    );
+
+    let mut deep = card.clone();
+    deep.architecture.layers = [3, 4, 1_000_000_000, 3];
+    let reason = refusal(&deep);
+    assert!(reason.contains("layers is 1000000000"), "{reason}");
+
+    let mut swapped = card.clone();
+    swapped.architecture = DsanConfig::web_default();
+    let reason = refusal(&swapped);
+    assert!(
+        reason.contains(&format!("{} bytes", card.weights.bytes))
+            && reason.contains("half-precision record of its architecture"),
+        "{reason}"
+    );
+
+    let oversized = vec![b' '; (dsan_ct::weights::MAX_CARD_BYTES + 1) as usize];
+    let reason = parse_card("card.json", &oversized).unwrap_err().to_string();
+    assert!(reason.contains("more than the 1048576"), "{reason}");
+
+    // The stem's shape [4, 1, 7, 7, 7] (a MessagePack array of five small
+    // integers) rewritten as [2^40, 2^40]: the file stays valid MessagePack.
+    let stem = [0x95, 4, 1, 7, 7, 7];
+    let at = bytes
+        .windows(stem.len())
+        .position(|w| w == stem)
+        .expect("the stem's shape in the record");
+    let mut huge = vec![0x92];
+    for _ in 0..2 {
+        huge.push(0xcf);
+        huge.extend((1u64 << 40).to_be_bytes());
+    }
+    let hostile = [&bytes[..at], &huge, &bytes[at + stem.len()..]].concat();
+    let mut hostile_card = card.clone();
+    hostile_card.weights.bytes = hostile.len() as u64;
+    hostile_card.weights.sha256 = dsan_ct::weights::sha256_hex(&hostile);
+    let err = load_weights::<B>(&hostile_card, &hostile, &Default::default()).unwrap_err();
+    assert!(matches!(err, WeightsError::Decode { .. }), "{err}");
+    assert!(
+        err.to_string().contains(
+            "an F16 tensor of shape [1099511627776, 1099511627776] is stored in 2744 bytes"
+        ),
+        "{err}"
+    );
+}

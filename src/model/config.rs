@@ -48,6 +48,17 @@ pub enum ConfigError {
         /// The offending field.
         field: &'static str,
     },
+    /// A field past what any DSAN this software can run needs (a hostile or
+    /// mistyped card is refused before anything is allocated for it).
+    #[error("{field} is {value}, more than the {max} this software accepts")]
+    TooLarge {
+        /// The offending field, or `input cells` / `weights` for the totals.
+        field: &'static str,
+        /// Its value (the product of the grid, the weight count).
+        value: u64,
+        /// The largest accepted.
+        max: u64,
+    },
     /// Fewer than two classes.
     #[error("num_classes must be at least 2, got {0}")]
     TooFewClasses(usize),
@@ -59,6 +70,24 @@ pub enum ConfigError {
         /// Configured sigma.
         sigma: f64,
     },
+}
+
+/// The largest accepted value of each field (see [`DsanConfig::validate`]).
+pub mod limits {
+    /// Cells of one axis of the input grid.
+    pub const INPUT_AXIS: u64 = 1024;
+    /// Cells of the input grid, `D * H * W` (4x the paper scale's 128x256x256).
+    pub const INPUT_CELLS: u64 = 128 * 512 * 512;
+    /// BasicBlocks in one stage (ResNet-152 has 36).
+    pub const BLOCKS_PER_STAGE: u64 = 64;
+    /// Width of the first stage.
+    pub const BASE_WIDTH: u64 = 256;
+    /// Any stride.
+    pub const STRIDE: u64 = 8;
+    /// Output classes.
+    pub const CLASSES: u64 = 64;
+    /// Convolution and linear weights of both branches (half a GiB at half precision).
+    pub const WEIGHTS: u64 = 1 << 28;
 }
 
 impl DsanConfig {
@@ -98,6 +127,44 @@ impl DsanConfig {
         if self.num_classes < 2 {
             return Err(ConfigError::TooFewClasses(self.num_classes));
         }
+        let maxima: [(&'static str, &[usize], u64); 6] = [
+            ("input", &self.input, limits::INPUT_AXIS),
+            ("layers", &self.layers, limits::BLOCKS_PER_STAGE),
+            (
+                "base_width",
+                std::slice::from_ref(&self.base_width),
+                limits::BASE_WIDTH,
+            ),
+            ("stem_stride", &self.stem_stride, limits::STRIDE),
+            ("stage_strides", &self.stage_strides, limits::STRIDE),
+            (
+                "num_classes",
+                std::slice::from_ref(&self.num_classes),
+                limits::CLASSES,
+            ),
+        ];
+        for (field, values, max) in maxima {
+            if let Some(&value) = values.iter().find(|&&v| v as u64 > max) {
+                return Err(ConfigError::TooLarge {
+                    field,
+                    value: value as u64,
+                    max,
+                });
+            }
+        }
+        let totals = [
+            (
+                "input cells",
+                self.input.iter().map(|&n| n as u64).product(),
+                limits::INPUT_CELLS,
+            ),
+            ("weights", self.weight_count(), limits::WEIGHTS),
+        ];
+        for (field, value, max) in totals {
+            if value > max {
+                return Err(ConfigError::TooLarge { field, value, max });
+            }
+        }
         let (omega, sigma) = (self.attention_omega, self.attention_sigma);
         if !(omega > 0.0 && sigma > 0.0 && sigma < 1.0) {
             return Err(ConfigError::SoftMask { omega, sigma });
@@ -108,6 +175,33 @@ impl DsanConfig {
     /// Channels of the four stages, `base_width * [1, 2, 4, 8]`.
     pub fn stage_widths(&self) -> [usize; 4] {
         [1, 2, 4, 8].map(|m| m * self.base_width)
+    }
+
+    /// Convolution and linear weights (with the head's bias) of both branches,
+    /// counted from the fields alone: a lower bound on the tensor elements a
+    /// weights file of this architecture holds (BatchNorm adds 4 per channel).
+    /// Meaningful for a configuration within [`limits`]' per-field maxima.
+    pub fn weight_count(&self) -> u64 {
+        let widths = self.stage_widths().map(|w| w as u64);
+        let mut count = 7 * 7 * 7 * widths[0];
+        let mut in_channels = widths[0];
+        for (stage, &blocks) in self.layers.iter().enumerate() {
+            let out = widths[stage];
+            for block in 0..blocks {
+                let stride = if block == 0 {
+                    self.stage_strides[stage]
+                } else {
+                    1
+                };
+                count += 27 * in_channels * out + 27 * out * out;
+                if stride != 1 || in_channels != out {
+                    count += in_channels * out;
+                }
+                in_channels = out;
+            }
+        }
+        count += (in_channels + 1) * self.num_classes as u64;
+        2 * count
     }
 
     /// Channels of the last feature map, the one the attention is computed on.
@@ -173,5 +267,52 @@ mod tests {
                 .is_err()
         );
         assert!(DsanConfig::paper_scale().validate().is_ok());
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_before_anything_is_built() {
+        let too_large = |config: DsanConfig| match config.validate() {
+            Err(ConfigError::TooLarge { field, .. }) => field,
+            other => panic!("{config:?}: {other:?}"),
+        };
+        assert_eq!(
+            too_large(DsanConfig::tiny().with_input([64, 100_000, 128])),
+            "input"
+        );
+        assert_eq!(
+            too_large(DsanConfig::tiny().with_input([1024, 1024, 1024])),
+            "input cells"
+        );
+        assert_eq!(
+            too_large(DsanConfig::tiny().with_layers([3, 4, 1_000_000, 3])),
+            "layers"
+        );
+        assert_eq!(
+            too_large(DsanConfig::tiny().with_base_width(usize::MAX)),
+            "base_width"
+        );
+        assert_eq!(
+            too_large(DsanConfig::tiny().with_num_classes(1 << 40)),
+            "num_classes"
+        );
+        assert_eq!(
+            too_large(DsanConfig::tiny().with_base_width(256).with_layers([64; 4])),
+            "weights"
+        );
+    }
+
+    #[test]
+    fn the_weight_count_is_that_of_the_built_network() {
+        use burn::module::Module;
+        let config = DsanConfig::tiny();
+        let model = config.init::<crate::CpuBackend>(&Default::default());
+        // Widths 4, 8, 16, 32: the stem's BatchNorm, two in the first block,
+        // three (with the projection's) in the others; gamma and beta each.
+        let batch_norm_channels: u64 = 4 + 2 * 4 + 3 * (8 + 16 + 32);
+        assert_eq!(
+            model.num_params() as u64,
+            config.weight_count() + 2 * 2 * batch_norm_channels
+        );
+        assert!(DsanConfig::web_default().weight_count() > 1_000_000);
     }
 }

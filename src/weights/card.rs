@@ -10,6 +10,9 @@ use crate::preprocess::LungMaskConfig;
 /// Card format this build reads and writes.
 pub const CARD_FORMAT_VERSION: u32 = 1;
 
+/// The largest model card read, bytes (a card is a few kilobytes of JSON).
+pub const MAX_CARD_BYTES: u64 = 1 << 20;
+
 /// Weights encoding this build reads and writes.
 pub const WEIGHTS_FORMAT: &str = "burn-0.21-named-mpk-f16";
 

@@ -51,7 +51,7 @@ impl TensorLayout {
     pub fn stored_shapes(record: &[u8]) -> Result<Vec<Vec<usize>>, String> {
         let value = rmpv::decode::read_value(&mut &record[..]).map_err(|e| e.to_string())?;
         let mut shapes = Vec::new();
-        collect_shapes(&value, &mut shapes);
+        collect_shapes(&value, &mut shapes)?;
         Ok(shapes)
     }
 
@@ -92,30 +92,57 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Appends the shape of every serialised tensor (a map with `bytes` and
-/// `shape` entries, Burn's `TensorData`) found under `value`, depth first.
-fn collect_shapes(value: &Value, shapes: &mut Vec<Vec<usize>>) {
+/// Appends the shape of every serialised tensor (a map with `bytes`, `shape`
+/// and `dtype` entries, Burn's `TensorData`) found under `value`, depth first;
+/// a tensor whose bytes do not hold its shape is an error.
+fn collect_shapes(value: &Value, shapes: &mut Vec<Vec<usize>>) -> Result<(), String> {
     match value {
         Value::Map(entries) => match tensor_shape(entries) {
-            Some(shape) => shapes.push(shape),
-            None => entries.iter().for_each(|(_, v)| collect_shapes(v, shapes)),
+            Some(shape) => shapes.push(shape?),
+            None => {
+                for (_, v) in entries {
+                    collect_shapes(v, shapes)?;
+                }
+            }
         },
-        Value::Array(items) => items.iter().for_each(|v| collect_shapes(v, shapes)),
+        Value::Array(items) => {
+            for v in items {
+                collect_shapes(v, shapes)?;
+            }
+        }
         _ => {}
     }
+    Ok(())
 }
 
-fn tensor_shape(entries: &[(Value, Value)]) -> Option<Vec<usize>> {
+/// The shape of a serialised F16 tensor, checked against the length of its bytes;
+/// `None` when `entries` is not a tensor.
+fn tensor_shape(entries: &[(Value, Value)]) -> Option<Result<Vec<usize>, String>> {
     let field = |name: &str| {
         entries
             .iter()
             .find(|(key, _)| key.as_str() == Some(name))
             .map(|(_, v)| v)
     };
-    field("bytes")?;
-    field("shape")?
+    let bytes = field("bytes")?;
+    let shape: Vec<usize> = field("shape")?
         .as_array()?
         .iter()
         .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
-        .collect()
+        .collect::<Option<_>>()?;
+    let dtype = field("dtype").and_then(Value::as_str).unwrap_or("none");
+    if dtype != "F16" {
+        return Some(Err(format!(
+            "a tensor of type {dtype}; this format stores F16 only"
+        )));
+    }
+    let stored = bytes.as_slice().map_or(0, <[u8]>::len);
+    let needed = shape.iter().try_fold(2usize, |n, &d| n.checked_mul(d));
+    Some(if needed == Some(stored) {
+        Ok(shape)
+    } else {
+        Err(format!(
+            "an F16 tensor of shape {shape:?} is stored in {stored} bytes"
+        ))
+    })
 }

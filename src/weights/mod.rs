@@ -12,8 +12,8 @@ mod layout;
 mod record;
 
 pub use card::{
-    CARD_FORMAT_VERSION, MODEL_INDEX_FILE, Metric, ModelCard, ModelIndex, Preprocessing,
-    TrainingData, WEIGHTS_FORMAT, WeightsFile,
+    CARD_FORMAT_VERSION, MAX_CARD_BYTES, MODEL_INDEX_FILE, Metric, ModelCard, ModelIndex,
+    Preprocessing, TrainingData, WEIGHTS_FORMAT, WeightsFile,
 };
 pub use error::WeightsError;
 #[cfg(not(target_arch = "wasm32"))]

@@ -4,7 +4,7 @@
 use burn::prelude::*;
 use burn::record::{HalfPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 
-use super::card::{CARD_FORMAT_VERSION, ModelCard, WEIGHTS_FORMAT, WeightsFile};
+use super::card::{CARD_FORMAT_VERSION, MAX_CARD_BYTES, ModelCard, WEIGHTS_FORMAT, WeightsFile};
 use super::error::WeightsError;
 use super::layout::{TensorLayout, sha256_hex};
 use crate::model::{Dsan, DsanConfig};
@@ -41,7 +41,22 @@ pub fn encode_weights<B: Backend>(
 
 /// Parses and checks a model card: format version, architecture, classes,
 /// weights format and layout fingerprint against this build's network.
+///
+/// Refuses, before anything is allocated for the model, a card of more than
+/// [`MAX_CARD_BYTES`], an architecture past [`DsanConfig::validate`]'s limits
+/// and a weights size that cannot be a half-precision record of the
+/// architecture (fewer than 2 bytes per weight, or more than 4 per weight
+/// plus a MiB of names).
 pub fn parse_card(file: &str, json: &[u8]) -> Result<ModelCard, WeightsError> {
+    if json.len() as u64 > MAX_CARD_BYTES {
+        return Err(WeightsError::CardParse {
+            file: file.to_owned(),
+            reason: format!(
+                "{} bytes, more than the {MAX_CARD_BYTES} a model card may have",
+                json.len()
+            ),
+        });
+    }
     let card: ModelCard = serde_json::from_slice(json).map_err(|e| WeightsError::CardParse {
         file: file.to_owned(),
         reason: e.to_string(),
@@ -74,6 +89,15 @@ pub fn parse_card(file: &str, json: &[u8]) -> Result<ModelCard, WeightsError> {
         return Err(inconsistent(format!(
             "weights format {:?} is not supported (this build reads {WEIGHTS_FORMAT:?})",
             card.weights.format
+        )));
+    }
+    let weights = card.architecture.weight_count();
+    let (least, most) = (2 * weights, 4 * weights + (1 << 20));
+    if !(least..=most).contains(&card.weights.bytes) {
+        return Err(inconsistent(format!(
+            "its weights file {} is said to have {} bytes, but a half-precision record of its \
+             architecture ({weights} weights) has {least} to {most}",
+            card.weights.file, card.weights.bytes
         )));
     }
     Ok(card)

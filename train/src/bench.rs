@@ -18,6 +18,7 @@ use crate::data::augment::Augmentation;
 use crate::data::sampler::{CaseSampler, Sampling, SizeBand};
 use crate::training::branch::{Batch, BranchRun, LossSums};
 use crate::training::config::TrainConfig;
+use crate::training::schedule::LrSchedule;
 
 /// What to time.
 #[derive(Debug, Clone, Copy)]
@@ -150,6 +151,8 @@ fn train_step<B: AutodiffBackend>(
         epochs: 1,
         batch_size: batch,
         learning_rate: 1e-4,
+        lr_schedule: LrSchedule::Constant,
+        weight_decay: 0.0,
         attention_lambda: 1.0,
         patience: 1,
         seed: 7,
@@ -182,6 +185,13 @@ fn train_step<B: AutodiffBackend>(
             },
         };
         let mut sums = LossSums::default();
-        run.step(vec![shard], &device, &config, &loss, &mut sums)
+        run.step(
+            vec![shard],
+            &device,
+            config.learning_rate,
+            &config,
+            &loss,
+            &mut sums,
+        )
     })
 }

@@ -63,6 +63,7 @@ impl<B: AutodiffBackend, O: Optimizer<DsanBranch<B>, B>> BranchRun<B, O> {
         &mut self,
         shards: Vec<Batch<B>>,
         main: &B::Device,
+        lr: f64,
         config: &TrainConfig,
         loss: &DsanLossConfig,
         sums: &mut LossSums,
@@ -105,7 +106,6 @@ impl<B: AutodiffBackend, O: Optimizer<DsanBranch<B>, B>> BranchRun<B, O> {
         sums.ce += ce;
         sums.attention += attention;
         sums.steps += 1;
-        let lr = config.learning_rate;
         self.branch = match grads.pop() {
             Some((single, _)) if grads.is_empty() => {
                 self.optim.step(lr, self.branch.clone(), single)
@@ -239,6 +239,7 @@ mod tests {
     use crate::data::augment::Augmentation;
     use crate::data::dataset::CaseSummary;
     use crate::data::sampler::{Sampling, SizeBand};
+    use crate::training::schedule::LrSchedule;
 
     type Train = Autodiff<CpuBackend>;
 
@@ -288,6 +289,8 @@ mod tests {
             epochs: 1,
             batch_size,
             learning_rate,
+            lr_schedule: LrSchedule::Constant,
+            weight_decay: 0.0,
             attention_lambda: 1.0,
             patience: 1,
             seed,
@@ -330,8 +333,15 @@ mod tests {
         let mut one = run();
         let mut sums_one = LossSums::default();
         let batch = make_batch::<Train>(&picked, &config, &mut StdRng::seed_from_u64(1), &device);
-        one.step(vec![batch], &device, &config, &loss, &mut sums_one)
-            .unwrap();
+        one.step(
+            vec![batch],
+            &device,
+            config.learning_rate,
+            &config,
+            &loss,
+            &mut sums_one,
+        )
+        .unwrap();
         let mut two = run();
         let mut sums_two = LossSums::default();
         let shards = make_shards::<Train>(
@@ -341,8 +351,15 @@ mod tests {
             &[device, device],
         );
         assert_eq!(shards.iter().map(Batch::len).collect::<Vec<_>>(), [1, 1]);
-        two.step(shards, &device, &config, &loss, &mut sums_two)
-            .unwrap();
+        two.step(
+            shards,
+            &device,
+            config.learning_rate,
+            &config,
+            &loss,
+            &mut sums_two,
+        )
+        .unwrap();
         assert!(
             (sums_one.total - sums_two.total).abs() < 1e-6,
             "loss {} vs {}",
@@ -391,8 +408,15 @@ mod tests {
         for _ in 0..12 {
             let mut sums = LossSums::default();
             let batch = make_batch::<Train>(&picked, &config, &mut rng, &device);
-            run.step(vec![batch], &device, &config, &loss, &mut sums)
-                .unwrap();
+            run.step(
+                vec![batch],
+                &device,
+                config.learning_rate,
+                &config,
+                &loss,
+                &mut sums,
+            )
+            .unwrap();
             totals.push(sums.total);
         }
         let first = totals[0];
@@ -431,8 +455,15 @@ mod tests {
                     let mut sums = LossSums::default();
                     let batch =
                         make_batch::<B>(picked, config, &mut StdRng::seed_from_u64(1), device);
-                    run.step(vec![batch], device, config, &loss, &mut sums)
-                        .unwrap();
+                    run.step(
+                        vec![batch],
+                        device,
+                        config.learning_rate,
+                        config,
+                        &loss,
+                        &mut sums,
+                    )
+                    .unwrap();
                     sums.total
                 })
                 .collect()

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
 use super::run::train;
+use super::schedule::LrSchedule;
 use crate::commands::Preset;
 use crate::compute::{Backend, OnBackend};
 use crate::data::augment::Augmentation;
@@ -30,6 +31,10 @@ pub struct TrainOptions {
     /// Network preset.
     #[arg(long, value_enum, default_value_t = Preset::WebDefault)]
     pub preset: Preset,
+    /// BasicBlocks in each of the four stages, in place of the preset's
+    /// (e.g. `1,1,1,1`, a ResNet-10 backbone; the card records them).
+    #[arg(long, value_delimiter = ',')]
+    pub layers: Option<Vec<usize>>,
     /// Class names by output index; labels.csv uses these names.
     #[arg(long, value_delimiter = ',', default_value = "CAP,COVID-19")]
     pub classes: Vec<String>,
@@ -42,6 +47,12 @@ pub struct TrainOptions {
     /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-4)]
     pub learning_rate: f64,
+    /// How the learning rate changes over the run.
+    #[arg(long, value_enum, default_value_t = LrSchedule::Cosine)]
+    pub lr_schedule: LrSchedule,
+    /// Adam's weight decay.
+    #[arg(long, default_value_t = 1e-5)]
+    pub weight_decay: f64,
     /// Weight of the attention loss (0 = off, the ablation).
     #[arg(long, default_value_t = 1.0)]
     pub attention_lambda: f64,
@@ -89,7 +100,12 @@ pub struct DataSource {
 
 impl TrainOptions {
     pub(crate) fn config(&self) -> anyhow::Result<TrainConfig> {
-        let model = self.preset.config().with_num_classes(self.classes.len());
+        let mut model = self.preset.config().with_num_classes(self.classes.len());
+        if let Some(layers) = &self.layers {
+            model.layers = layers.as_slice().try_into().map_err(|_| {
+                anyhow::anyhow!("--layers takes 4 block counts, got {}", layers.len())
+            })?;
+        }
         model.validate()?;
         let positive = positive_class(&self.classes).unwrap_or(self.classes.len() - 1);
         Ok(TrainConfig {
@@ -103,6 +119,8 @@ impl TrainOptions {
             epochs: self.epochs,
             batch_size: self.batch_size,
             learning_rate: self.learning_rate,
+            lr_schedule: self.lr_schedule,
+            weight_decay: self.weight_decay,
             attention_lambda: self.attention_lambda,
             patience: self.patience,
             seed: self.seed,

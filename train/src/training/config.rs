@@ -4,6 +4,7 @@ use dsan_ct::model::DsanConfig;
 use dsan_ct::weights::Preprocessing;
 use serde::{Deserialize, Serialize};
 
+use super::schedule::LrSchedule;
 use crate::data::augment::Augmentation;
 
 /// Everything a run is configured with (saved as `config.json` in the run folder).
@@ -23,6 +24,12 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Adam's learning rate.
     pub learning_rate: f64,
+    /// How the learning rate changes over the run.
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
+    /// Adam's weight decay (L2 penalty added to the gradients).
+    #[serde(default)]
+    pub weight_decay: f64,
     /// `lambda` of `CE + lambda * L_att` (0 turns the attention loss off).
     pub attention_lambda: f64,
     /// Epochs without a better validation AUC before stopping.

@@ -7,3 +7,4 @@ pub mod command;
 pub mod config;
 pub mod cv;
 pub mod run;
+pub mod schedule;

@@ -15,6 +15,7 @@ use std::time::Instant;
 use anyhow::{Context, ensure};
 use burn::module::AutodiffModule;
 use burn::optim::AdamConfig;
+use burn::optim::decay::WeightDecayConfig;
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::branch::{BranchRun, LossSums, make_shards};
 use super::config::{EpochLog, TrainConfig};
+use super::schedule::StepRates;
 use crate::data::dataset::PreparedCase;
 use crate::data::sampler::{CaseSampler, Sampling, SizeBands};
 use crate::evaluation::evaluate::{CasePrediction, predict_cases, score};
@@ -151,7 +153,14 @@ pub fn train<B: AutodiffBackend>(
 
     B::seed(device, config.seed);
     let model = config.model.init::<B>(device);
-    let optim = || AdamConfig::new().init::<B, DsanBranch<B>>();
+    let optim = || {
+        AdamConfig::new()
+            .with_weight_decay(
+                (config.weight_decay > 0.0)
+                    .then(|| WeightDecayConfig::new(config.weight_decay as f32)),
+            )
+            .init::<B, DsanBranch<B>>()
+    };
     let mut uniform = BranchRun {
         name: "uniform",
         branch: model.uniform,
@@ -190,6 +199,12 @@ pub fn train<B: AutodiffBackend>(
 
     let loss = DsanLossConfig::new().with_attention_lambda(config.attention_lambda);
     let steps = train.len().div_ceil(config.batch_size);
+    let mut rates = StepRates::new(
+        config.lr_schedule,
+        config.learning_rate,
+        config.epochs * steps,
+        state.epoch * steps,
+    )?;
     while state.epoch < config.epochs && state.stale < config.patience.max(1) {
         let epoch = state.epoch + 1;
         let mut rng = epoch_rng(config.seed, epoch);
@@ -203,6 +218,7 @@ pub fn train<B: AutodiffBackend>(
         let started = Instant::now();
         let (mut sums_u, mut sums_b) = (LossSums::default(), LossSums::default());
         for _ in 0..steps {
+            let lr = rates.next_rate();
             for (run, sums) in [(&mut uniform, &mut sums_u), (&mut balanced, &mut sums_b)] {
                 let picked: Vec<&PreparedCase> = run
                     .sampler
@@ -211,7 +227,7 @@ pub fn train<B: AutodiffBackend>(
                     .map(|i| train[i])
                     .collect();
                 let shards = make_shards::<B>(&picked, config, &mut rng, devices);
-                run.step(shards, device, config, &loss, sums)?;
+                run.step(shards, device, lr, config, &loss, sums)?;
             }
             let seconds = started.elapsed().as_secs_f64();
             bar.set_message(format!(

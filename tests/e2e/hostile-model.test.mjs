@@ -1,0 +1,95 @@
+// A site's own model is input from outside like a CT: model files that
+// describe more than this software runs are refused in the page with the
+// reason, before anything is allocated for them, and the page keeps working
+// (the genuine pair loads afterwards). The same files are refused natively
+// in tests/weights.rs.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { serveDist, launch, openPage, assertPrivate } from './harness.mjs';
+
+const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
+const DSAN = process.env.DSAN_BIN ?? 'dsan';
+
+const run = (args) => execFileSync(DSAN, args, { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
+
+let server;
+let work;
+let card;
+let weights;
+before(async () => {
+  server = await serveDist(DIST);
+  work = mkdtempSync(join(tmpdir(), 'dsan-hostile-model-'));
+  run(['phantoms', '--out', join(work, 'data'), '--n', '4', '--seed', '78', '--slices', '40', '--size', '96']);
+  run(['train', '--data', join(work, 'data'), '--preset', 'tiny', '--epochs', '1', '--batch-size', '2', '--out', join(work, 'run')]);
+  card = run(['export', '--run', join(work, 'run'), '--out', join(work, 'model'), '--name', 'hostile test model', '--synthetic']).trim();
+  weights = join(dirname(card), JSON.parse(readFileSync(card, 'utf8')).weights.file);
+});
+after(async () => {
+  await server?.close();
+});
+
+/** A folder with `card` (an object) as card.json beside `bytes` under the card's weights name. */
+function pair(name, cardJson, bytes) {
+  const dir = mkdtempSync(join(tmpdir(), `dsan-${name}-`));
+  writeFileSync(join(dir, 'card.json'), JSON.stringify(cardJson));
+  writeFileSync(join(dir, cardJson.weights.file), bytes);
+  return [join(dir, 'card.json'), join(dir, cardJson.weights.file)];
+}
+
+/** The record with the tiny network's stem shape [4, 1, 7, 7, 7] declared as [2^40, 2^40]. */
+function hugeTensorRecord(bytes) {
+  const stem = Buffer.from([0x95, 4, 1, 7, 7, 7]);
+  const at = bytes.indexOf(stem);
+  assert.ok(at > 0, "the stem's shape is in the record");
+  const big = Buffer.alloc(9);
+  big[0] = 0xcf;
+  big.writeBigUInt64BE(1n << 40n, 1);
+  return Buffer.concat([bytes.subarray(0, at), Buffer.from([0x92]), big, big, bytes.subarray(at + stem.length)]);
+}
+
+test('model files past what the page runs are refused with the reason; the page keeps working', async () => {
+  const genuine = JSON.parse(readFileSync(card, 'utf8'));
+  const bytes = readFileSync(weights);
+  const edited = (edit) => {
+    const copy = structuredClone(genuine);
+    edit(copy);
+    return copy;
+  };
+  const huge = hugeTensorRecord(bytes);
+  const cases = [
+    ['absurd-grid', edited((c) => { c.architecture.input = [64, 100000, 100000]; }), bytes, /input is 100000, more than the 1024/],
+    ['absurd-layers', edited((c) => { c.architecture.layers = [3, 4, 1000000000, 3]; }), bytes, /layers is 1000000000/],
+    ['other-architecture', edited((c) => { c.architecture.layers = [3, 4, 6, 3]; c.architecture.base_width = 8; }), bytes,
+      /half-precision record of its architecture/],
+    ['huge-tensors', edited((c) => {
+      c.weights.bytes = huge.length;
+      c.weights.sha256 = createHash('sha256').update(huge).digest('hex');
+    }), huge, /an F16 tensor of shape \[1099511627776, 1099511627776\] is stored in 2744 bytes/],
+  ];
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, requests, errors } = await openPage(browser, server.url);
+    await page.locator('[data-testid="backend-badge"][data-backend]').waitFor({ timeout: 60_000 });
+    const refusal = page.getByTestId('model-error');
+    for (const [name, hostile, data, reason] of cases) {
+      await page.getByTestId('model-input').setInputFiles(pair(name, hostile, data));
+      await refusal.waitFor({ timeout: 60_000 });
+      const text = await refusal.textContent();
+      assert.match(text, reason, `${name}: ${text}`);
+      assert.match(text, /card\.json|\.mpk/, `${name}: the message names the file: ${text}`);
+      assert.equal(await page.getByTestId('model-loaded').count(), 0, `${name}: nothing loaded`);
+    }
+    await page.getByTestId('model-input').setInputFiles([card, weights]);
+    await page.getByTestId('model-loaded').waitFor({ timeout: 60_000 });
+    assert.equal(await refusal.count(), 0, 'the refusals are cleared');
+    assertPrivate(requests, server.url);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
