@@ -307,11 +307,12 @@ mod tests {
         let config = DsanConfig::tiny();
         let model = config.init::<crate::CpuBackend>(&Default::default());
         // Widths 4, 8, 16, 32: the stem's BatchNorm, two in the first block,
-        // three (with the projection's) in the others; gamma and beta each.
+        // three (with the projection's) in the others; gamma, beta and the
+        // running mean and variance each.
         let batch_norm_channels: u64 = 4 + 2 * 4 + 3 * (8 + 16 + 32);
         assert_eq!(
             model.num_params() as u64,
-            config.weight_count() + 2 * 2 * batch_norm_channels
+            config.weight_count() + 2 * 4 * batch_norm_channels
         );
         assert!(DsanConfig::web_default().weight_count() > 1_000_000);
     }
