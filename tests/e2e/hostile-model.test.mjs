@@ -7,28 +7,20 @@
 // tests/weights.rs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { serveDist, launch, openPage, assertPrivate } from './harness.mjs';
+import { trainTinyModel } from './tiny-model.mjs';
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
-const DSAN = process.env.DSAN_BIN ?? 'dsan';
-
-const run = (args) => execFileSync(DSAN, args, { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
 
 let server;
-let work;
 let card;
 let weights;
 before(async () => {
   server = await serveDist(DIST);
-  work = mkdtempSync(join(tmpdir(), 'dsan-hostile-model-'));
-  run(['phantoms', '--out', join(work, 'data'), '--n', '4', '--seed', '78', '--slices', '40', '--size', '96']);
-  run(['train', '--data', join(work, 'data'), '--preset', 'tiny', '--epochs', '1', '--batch-size', '2', '--out', join(work, 'run')]);
-  card = run(['export', '--run', join(work, 'run'), '--out', join(work, 'model'), '--name', 'hostile test model', '--synthetic']).trim();
-  weights = join(dirname(card), JSON.parse(readFileSync(card, 'utf8')).weights.file);
+  ({ card, weights } = trainTinyModel('hostile test model', 78));
 });
 after(async () => {
   await server?.close();

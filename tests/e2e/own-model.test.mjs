@@ -6,18 +6,17 @@
 // working.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { serveDist, launch, openPage, diagnoseOnPage, assertPrivate } from './harness.mjs';
+import { runDsan, trainTinyModel } from './tiny-model.mjs';
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
-const DSAN = process.env.DSAN_BIN ?? 'dsan';
 const SAMPLES = new URL('../../public/samples/', import.meta.url).pathname;
 const SAMPLE = 'cap-like-1.zip';
 
-const run = (args) => execFileSync(DSAN, args, { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
+const run = runDsan;
 
 let server;
 let work;
@@ -26,11 +25,7 @@ let weights;
 let native;
 before(async () => {
   server = await serveDist(DIST);
-  work = mkdtempSync(join(tmpdir(), 'dsan-own-model-'));
-  run(['phantoms', '--out', join(work, 'data'), '--n', '4', '--seed', '77', '--slices', '40', '--size', '96']);
-  run(['train', '--data', join(work, 'data'), '--preset', 'tiny', '--epochs', '1', '--batch-size', '2', '--out', join(work, 'run')]);
-  card = run(['export', '--run', join(work, 'run'), '--out', join(work, 'model'), '--name', 'site test model', '--synthetic']).trim();
-  weights = join(dirname(card), JSON.parse(readFileSync(card, 'utf8')).weights.file);
+  ({ work, card, weights } = trainTinyModel('site test model', 77));
   native = JSON.parse(run(['predict', join(SAMPLES, SAMPLE), '--weights', card])).diagnosis;
 });
 after(async () => {
