@@ -15,6 +15,7 @@ use crate::model::{Dsan, read_floats};
 use crate::preprocess::{
     GridMapping, Mask, ModelInput, PreprocessError, prepare_input, segment_lungs,
 };
+use crate::render;
 use crate::volume::Volume;
 use crate::weights::ModelCard;
 
@@ -106,6 +107,10 @@ pub enum DiagnosisError {
     },
 }
 
+/// How far beyond the lung mask the attention overlay reaches by default, mm:
+/// enough for consolidation against the pleura, short of the chest wall.
+pub const LUNG_REGION_MARGIN_MM: f64 = 5.0;
+
 /// Maps of one kind for the ensemble and each branch.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BranchMaps<T> {
@@ -136,6 +141,36 @@ pub struct Diagnosis {
     /// Attention of the predicted class on the volume's grid, `value / 255`
     /// in `[0, 1]`, 0 outside the crop box.
     pub attention: BranchMaps<u8>,
+    /// The lung mask grown by [`LUNG_REGION_MARGIN_MM`]: where the overlay
+    /// shows attention by default. Spread from a coarse feature grid, the
+    /// map also covers the chest wall and the crop's edges, which a reader
+    /// would take for a finding.
+    pub lung_region: Mask,
+}
+
+impl Diagnosis {
+    /// Axial slice `k` of `volume` (the CT this diagnosis is of) in the lung
+    /// window, with the ensemble attention inside [`Diagnosis::lung_region`]
+    /// and the lung outline: the overlay of the page's report and of
+    /// `dsan predict`'s mosaic. `None` when `k` is outside the volume.
+    pub fn axial_overlay(&self, volume: &Volume, k: usize) -> Option<Vec<u8>> {
+        let [_, rows, columns] = volume.dims();
+        let mut rgba = render::axial_rgba(volume, k, render::Window::LUNG)?;
+        let slice = k * rows * columns..(k + 1) * rows * columns;
+        let outline =
+            render::mask_outline(self.lung_mask.data().get(slice.clone())?, rows, columns);
+        let attention = render::masked(
+            self.attention.ensemble.get(slice.clone())?,
+            self.lung_region.data().get(slice)?,
+        );
+        render::blend_attention(
+            &mut rgba,
+            &attention,
+            render::OverlayStyle::default(),
+            Some(&outline),
+        );
+        Some(rgba)
+    }
 }
 
 /// The figures of a [`Diagnosis`].
@@ -251,6 +286,7 @@ pub async fn diagnose<B: Backend>(
         .zip(&attention.ensemble)
         .filter(|&(&m, &a)| m != 0 && a >= high)
         .count();
+    let lung_region = lungs.mask.grown(LUNG_REGION_MARGIN_MM);
     clock.finish(&mut timings);
     let summary = DiagnosisSummary {
         classes: card.classes.clone(),
@@ -278,6 +314,7 @@ pub async fn diagnose<B: Backend>(
         summary,
         lung_mask: lungs.mask,
         attention,
+        lung_region,
     })
 }
 

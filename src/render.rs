@@ -1,6 +1,7 @@
 //! Turning a [`Volume`] into pixels: a window (level and width in HU), the
 //! grayscale RGBA images of axial, coronal and sagittal planes, and the
-//! attention overlay, for the page's viewer and `dsan predict`'s mosaic.
+//! attention overlay (limited to the lungs or the whole map), for the page's
+//! viewer, its PNG report and `dsan predict`'s mosaic.
 
 use crate::volume::Volume;
 
@@ -214,6 +215,17 @@ pub fn blend_attention(
     }
 }
 
+/// `values` where `region` (one byte per value, non-zero inside) is, 0
+/// elsewhere: an attention map limited to the lungs (see
+/// [`crate::pipeline::Diagnosis::lung_region`]).
+pub fn masked(values: &[u8], region: &[u8]) -> Vec<u8> {
+    values
+        .iter()
+        .zip(region)
+        .map(|(&v, &inside)| if inside != 0 { v } else { 0 })
+        .collect()
+}
+
 /// Image `index` of `plane` from a byte volume of `dims` (an attention map or
 /// a mask on the CT grid), in [`Plane::image_size`] order; `None` when
 /// `index` is outside the volume or `data` does not hold `dims`.
@@ -365,6 +377,56 @@ mod tests {
             assert!(plane_bytes(&data, dims, plane, plane.count(dims)).is_none());
         }
         assert!(plane_bytes(&data[1..], dims, Plane::Axial, 0).is_none());
+    }
+
+    #[test]
+    fn the_lung_limited_map_is_zero_outside_the_grown_lungs_and_unchanged_inside() {
+        use crate::phantom::{PhantomConfig, chest_phantom};
+        use crate::pipeline::LUNG_REGION_MARGIN_MM;
+        let phantom = chest_phantom(&PhantomConfig {
+            dims: [24, 96, 96],
+            spacing: [8.0, 3.5, 3.5],
+            noise_hu: 0.0,
+            ..PhantomConfig::default()
+        });
+        let lungs = &phantom.lungs;
+        let region = lungs.grown(LUNG_REGION_MARGIN_MM);
+        // A map that is high everywhere, chest wall included, as a coarse CAM is.
+        let map: Vec<u8> = (0..lungs.data().len())
+            .map(|n| 1 + (n % 255) as u8)
+            .collect();
+        let shown = masked(&map, region.data());
+        let (mut kept, mut cleared) = (0, 0);
+        for (n, (&s, &m)) in shown.iter().zip(&map).enumerate() {
+            if region.data()[n] != 0 {
+                assert_eq!(s, m, "unchanged inside the region at {n}");
+                kept += 1;
+            } else {
+                assert_eq!(s, 0, "zero outside the region at {n}");
+                cleared += 1;
+            }
+        }
+        assert!(
+            kept > 0 && cleared > kept,
+            "{kept} voxels kept, {cleared} cleared"
+        );
+        // The region is the lungs and a rim of the margin. On this grid the
+        // voxels within 5 mm are the same slice's 3 x 3 neighbours (4.95 mm
+        // diagonally; the next slice is 8 mm away, two columns 7 mm).
+        let [d, h, w] = lungs.dims();
+        for k in 0..d {
+            for j in 0..h {
+                for i in 0..w {
+                    let near = (j.saturating_sub(1)..(j + 2).min(h))
+                        .any(|y| (i.saturating_sub(1)..(i + 2).min(w)).any(|x| lungs.get(k, y, x)));
+                    assert_eq!(region.get(k, j, i), near, "voxel {k} {j} {i}");
+                }
+            }
+        }
+        assert!(
+            region.count() < lungs.count() * 3 / 2,
+            "a rim, not the chest"
+        );
     }
 
     #[test]

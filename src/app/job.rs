@@ -82,8 +82,8 @@ pub struct Job {
     /// The weights of [`ModelChoice::Trained`] (empty for a seeded model),
     /// shared with the model panel rather than copied.
     pub weights: Rc<Vec<u8>>,
-    /// The CT.
-    pub volume: Volume,
+    /// The CT, shared with the viewer rather than copied.
+    pub volume: Rc<Volume>,
 }
 
 /// What the worker says about a job.
@@ -229,7 +229,7 @@ impl Task {
                     backend: header.backend,
                     model: header.model,
                     weights: Rc::new(weights),
-                    volume,
+                    volume: Rc::new(volume),
                 }))
             }
             RequestHeader::CheckModel(card) => Self::CheckModel(card, weights),
@@ -282,8 +282,9 @@ impl Reply {
                     &serde_json::to_string(&diagnosis.summary)?.into(),
                 );
                 let maps = &diagnosis.attention;
-                let arrays: [(&str, &[u8]); 4] = [
+                let arrays: [(&str, &[u8]); 5] = [
                     ("mask", diagnosis.lung_mask.data()),
+                    ("region", diagnosis.lung_region.data()),
                     (MAPS[0], &maps.ensemble),
                     (MAPS[1], &maps.uniform),
                     (MAPS[2], &maps.balanced),
@@ -341,7 +342,10 @@ impl Reply {
                             .ok_or(MessageError::Field(key))
                     })
                 };
-                let lung_mask = Mask::from_data(volume.dims(), volume.spacing(), sized("mask")?);
+                let mask = |key| {
+                    sized(key).map(|data| Mask::from_data(volume.dims(), volume.spacing(), data))
+                };
+                let (lung_mask, lung_region) = (mask("mask")?, mask("region")?);
                 let [ensemble, uniform, balanced] = MAPS;
                 let attention = BranchMaps {
                     ensemble: sized(ensemble)?,
@@ -353,6 +357,7 @@ impl Reply {
                         summary,
                         lung_mask,
                         attention,
+                        lung_region,
                     }),
                     model: text(value, "model")?,
                 })

@@ -1,30 +1,49 @@
-//! The web page (wasm32 only): a Leptos client-side app. It shows the
-//! product and its privacy promise, loads the model bundled with it (if one
-//! ships) or a site's own, opens a CT
-//! (files, folder, .zip or a bundled sample),
-//! shows the chosen series and diagnoses it, tells which compute backend the
-//! browser offers, and runs a model self-check on it.
+//! The web page (wasm32 only): a Leptos client-side app laid out as a
+//! reading workspace. Before a CT is open, one screen says what the page is
+//! and offers the drop zone, the pickers, the samples, the model in use and
+//! the privacy promise ([`welcome`]). Once one is open, its views fill the
+//! window with the diagnosis, display controls and series in a side panel
+//! ([`workspace`]); the diagnosis starts by itself. The header keeps the
+//! compute backend in sight; the model card, compute details and self-check
+//! are in the "About this model / diagnostics" dialog ([`about`]).
 
+mod about;
 mod compute;
 mod diagnose;
+mod dialogs;
+mod display;
 mod drop;
 mod export;
 mod job;
+mod keys;
 mod models;
+mod open;
+mod plane;
+mod result;
+mod scene;
 mod self_check;
+mod series;
 mod study;
 mod viewer;
+mod welcome;
 mod worker;
 mod worker_client;
+mod workspace;
 
 pub use worker::serve as serve_worker;
 
+use leptos::html;
 use leptos::prelude::*;
 
+use about::AboutDialog;
 use compute::Compute;
-use models::{ModelPanel, Models};
-use self_check::SelfCheck;
-use study::StudyPanel;
+use dialogs::show;
+use drop::dropped_entries;
+use models::Models;
+use open::OpenControls;
+use study::{Opened, Study};
+use welcome::Welcome;
+use workspace::Workspace;
 
 /// Puts RGBA pixels (`columns x rows`) on a canvas.
 fn put_rgba(canvas: &web_sys::HtmlCanvasElement, rgba: &[u8], columns: usize, rows: usize) {
@@ -104,33 +123,64 @@ pub fn App() -> impl IntoView {
         bundled: LocalResource::new(models::fetch_bundled),
         own,
     };
+    let study = Study::new();
+    // The network the user picked: kept from one CT to the next. A site
+    // model just loaded is the one to use.
+    let picked = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if own.with(Option::is_some) {
+            picked.set(Some("own".to_owned()));
+        }
+    });
+    let about = NodeRef::<html::Dialog>::new();
+    let has_volume = Signal::derive(move || study.has_volume());
+    // A drop anywhere opens what was dropped (the welcome screen's drop zone
+    // is where a first visit is told to drop).
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        let entries = ev
+            .data_transfer()
+            .map(|transfer| dropped_entries(&transfer))
+            .unwrap_or_default();
+        if !entries.is_empty() {
+            study.open(Opened::Dropped(entries));
+        }
+    };
     view! {
-        <header>
-            <h1>"DSAN-CT"</h1>
-            <p class="tagline">"COVID-19 versus community-acquired pneumonia from a chest CT, in your browser."</p>
-        </header>
-        <main>
-            <section class="panel privacy" aria-labelledby="privacy-title">
-                <h2 id="privacy-title">"Privacy"</h2>
-                <p data-testid="privacy-statement">
-                    "Nothing you open here leaves this computer: the page runs entirely in your "
-                    "browser and only loads its own files from this site. No upload, no analytics, "
-                    "no third-party content. After the first visit the page also works offline."
-                </p>
-                <p class="warning">"Research software, not a medical device."</p>
-            </section>
-            <ModelPanel models set_own />
-            <StudyPanel compute models />
-            <Suspense fallback=|| view! { <p data-testid="backend-badge" class="badge">"Checking for WebGPU…"</p> }>
-                {move || compute.get().map(|compute| view! { <Backend compute /> })}
-            </Suspense>
-        </main>
+        <div class="app" class:reading=move || has_volume.get()
+            on:dragover=|ev: leptos::ev::DragEvent| ev.prevent_default()
+            on:drop=on_drop>
+            <header class="app-bar">
+                <h1>"DSAN-CT"</h1>
+                <p class="tagline">"COVID-19 versus community-acquired pneumonia from a chest CT, in your browser"</p>
+                <Show when=move || has_volume.get()>
+                    <OpenControls study compact=true />
+                </Show>
+                <div class="app-bar-end">
+                    <Suspense fallback=|| view! { <p data-testid="backend-badge" class="badge">"Checking for WebGPU…"</p> }>
+                        {move || compute.get().map(|compute| view! { <BackendBadge compute /> })}
+                    </Suspense>
+                    <button class="quiet" data-testid="about-button" aria-haspopup="dialog"
+                        on:click=move |_| show(about)>
+                        "About this model / diagnostics"
+                    </button>
+                </div>
+            </header>
+            <main class="app-main">
+                {move || match study.loaded.get() {
+                    Some(Ok(loaded)) => view! { <Workspace loaded study compute models picked /> }.into_any(),
+                    _ => view! { <Welcome study models set_own /> }.into_any(),
+                }}
+            </main>
+            <AboutDialog dialog=about compute models set_own has_volume />
+        </div>
     }
 }
 
-/// The backend badge and the panels that need a backend.
+/// The header's badge: which backend runs the network (why, on hover and
+/// for screen readers; the About dialog says it in full).
 #[component]
-fn Backend(
+fn BackendBadge(
     /// The backend chosen for this page.
     compute: Compute,
 ) -> impl IntoView {
@@ -138,8 +188,8 @@ fn Backend(
     view! {
         <p class="badge" data-testid="backend-badge" data-backend=backend.label()
             title=compute.reason.clone()>
-            "Compute: " {backend.label()} " — " {compute.reason.clone()}
+            "Compute: " {backend.label()}
+            <span class="visually-hidden">{format!(" — {}", compute.reason)}</span>
         </p>
-        <SelfCheck compute />
     }
 }

@@ -1,4 +1,5 @@
-//! The trained models the page has. The default one ships in `model-weights/`
+//! The trained models the page has, and the network a diagnosis runs. The
+//! default one ships in `model-weights/`
 //! (its `models.json` names the card; none yet) and is fetched from this site
 //! with its size and SHA-256 checked. "Load your own model": a model card and
 //! its weights file picked together are checked (card format, architecture,
@@ -14,7 +15,9 @@ use web_sys::File;
 
 use super::worker_client::check_model;
 use super::{fetch_bytes, file_bytes, input_files};
-use crate::weights::{MODEL_INDEX_FILE, ModelCard, ModelIndex, check_bytes, parse_card};
+use crate::weights::{
+    MODEL_INDEX_FILE, ModelCard, ModelIndex, check_bytes, check_card_size, check_size, parse_card,
+};
 
 /// A trained model, checked: its card and its weights' bytes.
 #[derive(Debug, Clone)]
@@ -39,6 +42,40 @@ impl Models {
     /// The bundled model, if one ships and was fetched intact (tracked).
     pub fn bundled_model(&self) -> Option<LoadedModel> {
         self.bundled.get().and_then(Result::ok).flatten()
+    }
+
+    /// Whether the page has looked for its bundled model (found or not; tracked).
+    pub fn bundled_known(&self) -> bool {
+        self.bundled.get().is_some()
+    }
+
+    /// Whether the page has no usable default model, so that the untrained
+    /// networks are offered (tracked).
+    pub fn untrained_offered(&self) -> bool {
+        !matches!(self.bundled.get(), None | Some(Ok(Some(_))))
+    }
+
+    /// The network a diagnosis runs (the diagnosis menu's value): the one
+    /// `picked`, else the bundled model when one ships, else the untrained
+    /// web default (tracked).
+    pub fn choice(&self, picked: Option<String>) -> String {
+        picked.unwrap_or_else(|| {
+            let default = if self.bundled_model().is_some() {
+                "bundled"
+            } else {
+                "web-default"
+            };
+            default.to_owned()
+        })
+    }
+
+    /// The trained model a choice names, if it is one (tracked).
+    pub fn trained(&self, choice: &str) -> Option<LoadedModel> {
+        match choice {
+            "bundled" => self.bundled_model(),
+            "own" => self.own.get(),
+            _ => None,
+        }
     }
 }
 
@@ -78,6 +115,8 @@ async fn check(files: Vec<File>) -> Result<LoadedModel, String> {
             cards.len()
         ));
     };
+    // Sizes first: a file that cannot be what it claims is refused unread.
+    check_card_size(&card_file.name(), card_file.size() as u64).map_err(|e| e.to_string())?;
     let card =
         parse_card(&card_file.name(), &file_bytes(card_file).await?).map_err(|e| e.to_string())?;
     let weights = files
@@ -90,6 +129,7 @@ async fn check(files: Vec<File>) -> Result<LoadedModel, String> {
                 card.weights.file
             )
         })?;
+    check_size(&card.weights, weights.size() as u64).map_err(|e| e.to_string())?;
     let bytes = file_bytes(weights).await?;
     // A full load on the CPU backend: size, SHA-256, layout and every tensor.
     check_model(&card, &bytes)
@@ -122,7 +162,7 @@ pub fn ModelPanel(
     };
     view! {
         <section class="panel" aria-labelledby="model-title">
-            <h2 id="model-title">"Model"</h2>
+            <h2 id="model-title">"Model in use"</h2>
             {move || match models.bundled.get() {
                 None => view! { <p role="status">"Loading the bundled model…"</p> }.into_any(),
                 Some(Ok(Some(m))) => view! {

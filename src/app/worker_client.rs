@@ -1,7 +1,11 @@
 //! The page's side of the compute worker: one worker per request (its memory
 //! goes back to the browser when it ends), the request sent, each stage
 //! relayed, and a worker that dies (a panic, a lost GPU device) reported as
-//! such rather than waited for. The page itself never runs the network.
+//! such rather than waited for. A request can be cancelled: its worker is
+//! terminated at once. The page itself never runs the network.
+
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::JsCast;
@@ -33,15 +37,57 @@ pub enum JobError {
     /// The worker could not start, or died while running the job.
     #[error("the compute worker stopped: {0}")]
     Died(String),
+    /// The request was cancelled (another one replaced it).
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Cancels a request before its reply: the request ends with
+/// [`JobError::Cancelled`] and its worker is terminated. A handle serves one
+/// request; cancelling it before the request starts stops it from starting.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Rc<RefCell<CancelState>>);
+
+#[derive(Debug, Default)]
+struct CancelState {
+    cancelled: bool,
+    /// Settles the running request's promise.
+    reject: Option<Function>,
+}
+
+impl Cancel {
+    /// Cancels the request (nothing happens once it has ended).
+    pub fn cancel(&self) {
+        let reject = {
+            let mut state = self.0.borrow_mut();
+            state.cancelled = true;
+            state.reject.take()
+        };
+        if let Some(reject) = reject {
+            // Rejecting a pending promise cannot fail.
+            let _ = reject.call1(&JsValue::NULL, &JsValue::UNDEFINED);
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.0.borrow().cancelled
+    }
+
+    /// Where the running request can be settled from (`None` when it ends).
+    fn hold(&self, reject: Option<Function>) {
+        self.0.borrow_mut().reject = reject;
+    }
 }
 
 /// Runs `job` in a new worker; `on_stage` hears each stage's label as it
-/// starts. Returns the diagnosis and the model's name.
+/// starts, and `cancel` can end it early. Returns the diagnosis and the
+/// model's name.
 pub async fn run_job(
     job: &Job,
     on_stage: impl FnMut(String) + 'static,
+    cancel: &Cancel,
 ) -> Result<(Diagnosis, String), JobError> {
-    match run(Request::Diagnose(job), on_stage).await? {
+    match run(Request::Diagnose(job), on_stage, cancel).await? {
         Reply::Done { diagnosis, model } => Ok((*diagnosis, model)),
         _ => Err(out_of_turn()),
     }
@@ -50,7 +96,13 @@ pub async fn run_job(
 /// Loads a site's model in a new worker as a diagnosis would; returns its
 /// parameter count, or why it cannot be used.
 pub async fn check_model(card: &ModelCard, weights: &[u8]) -> Result<usize, JobError> {
-    match run(Request::CheckModel(card, weights), |_| ()).await? {
+    match run(
+        Request::CheckModel(card, weights),
+        |_| (),
+        &Cancel::default(),
+    )
+    .await?
+    {
         Reply::ModelChecked(parameters) => Ok(parameters),
         _ => Err(out_of_turn()),
     }
@@ -58,7 +110,13 @@ pub async fn check_model(card: &ModelCard, weights: &[u8]) -> Result<usize, JobE
 
 /// Runs the self-check of `preset` on `backend` in a new worker.
 pub async fn self_check(backend: Backend, preset: Preset) -> Result<SelfCheckReport, JobError> {
-    match run(Request::SelfCheck(backend, preset), |_| ()).await? {
+    match run(
+        Request::SelfCheck(backend, preset),
+        |_| (),
+        &Cancel::default(),
+    )
+    .await?
+    {
         Reply::SelfChecked(report) => Ok(*report),
         _ => Err(out_of_turn()),
     }
@@ -73,13 +131,17 @@ fn out_of_turn() -> JobError {
 async fn run(
     request: Request<'_>,
     on_stage: impl FnMut(String) + 'static,
+    cancel: &Cancel,
 ) -> Result<Reply, JobError> {
+    if cancel.cancelled() {
+        return Err(JobError::Cancelled);
+    }
     let died = |what: &str| JobError::Died(what.to_owned());
     let options = WorkerOptions::new();
     options.set_type(WorkerType::Classic);
     let worker = Worker::new_with_options(WORKER_SCRIPT, &options)
         .map_err(|_| died("the browser refused to start it"))?;
-    let outcome = run_in(&worker, request, on_stage).await;
+    let outcome = run_in(&worker, request, on_stage, cancel).await;
     worker.terminate();
     outcome
 }
@@ -88,6 +150,7 @@ async fn run_in(
     worker: &Worker,
     request: Request<'_>,
     on_stage: impl FnMut(String) + 'static,
+    cancel: &Cancel,
 ) -> Result<Reply, JobError> {
     let mut message = Some(
         request
@@ -100,6 +163,7 @@ async fn run_in(
         let (Some(mut on_stage), Some(message)) = (on_stage.take(), message.take()) else {
             return;
         };
+        cancel.hold(Some(reject.clone()));
         let mut pending = Some(message);
         let sender = worker.clone();
         let failed = reject.clone();
@@ -132,9 +196,13 @@ async fn run_in(
         handlers = Some((on_message, on_error));
     });
     let reply = JsFuture::from(settled).await;
+    cancel.hold(None);
     worker.set_onmessage(None);
     worker.set_onerror(None);
     drop(handlers);
+    if cancel.cancelled() {
+        return Err(JobError::Cancelled);
+    }
     let data = reply.map_err(|reason| {
         JobError::Died(
             reason

@@ -1,5 +1,7 @@
 //! A binary mask on a voxel grid.
 
+use super::edt::squared_distance;
+
 /// A binary mask stored like a [`crate::volume::Volume`]: slice-major,
 /// `index = (k * rows + j) * columns + i`, one byte per voxel (0 or 1).
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +100,43 @@ impl Mask {
         (lo[0] != usize::MAX).then_some([lo, hi])
     }
 
+    /// The voxels within `margin_mm` (Euclidean distance in mm) of the mask:
+    /// the mask dilated by a ball of that radius. The distance transform runs
+    /// on the mask's bounding box widened by the margin only, so the cost
+    /// follows the mask rather than the whole grid.
+    pub fn grown(&self, margin_mm: f64) -> Mask {
+        let margin_mm = margin_mm.max(0.0);
+        let Some([lo, hi]) = self.bounds() else {
+            return self.clone();
+        };
+        let [d, h, w] = self.dims;
+        let reach = |a: usize| (margin_mm / self.spacing[a]).floor() as usize;
+        let start: [usize; 3] = std::array::from_fn(|a| lo[a].saturating_sub(reach(a)));
+        let end: [usize; 3] = std::array::from_fn(|a| (hi[a] + reach(a)).min(self.dims[a] - 1));
+        let size: [usize; 3] = std::array::from_fn(|a| end[a] - start[a] + 1);
+        let [sd, sh, sw] = size;
+        let mut part = Vec::with_capacity(sd * sh * sw);
+        for k in start[0]..=end[0] {
+            for j in start[1]..=end[1] {
+                let row = (k * h + j) * w;
+                part.extend(&self.data[row + start[2]..=row + end[2]]);
+            }
+        }
+        let limit = (margin_mm * margin_mm) as f32;
+        let near = squared_distance(&part, size, self.spacing, 1);
+        let mut data = vec![0u8; d * h * w];
+        for (n, d2) in near.into_iter().enumerate() {
+            let (k, j, i) = (n / (sh * sw), (n / sw) % sh, n % sw);
+            let index = ((start[0] + k) * h + start[1] + j) * w + start[2] + i;
+            data[index] = u8::from(d2 <= limit);
+        }
+        Mask {
+            dims: self.dims,
+            spacing: self.spacing,
+            data,
+        }
+    }
+
     /// Dice coefficient `2|A∩B| / (|A| + |B|)` against a mask on the same grid
     /// (1 for two empty masks); `None` when the grids differ.
     pub fn dice(&self, other: &Mask) -> Option<f64> {
@@ -136,5 +175,43 @@ mod tests {
         assert!((a.dice(&b).unwrap() - 2.0 * 2.0 / 8.0).abs() < 1e-12);
         assert_eq!(Mask::empty([1, 1, 1], [1.0; 3]).bounds(), None);
         assert_eq!(a.dice(&Mask::empty([1, 1, 1], [1.0; 3])), None);
+    }
+
+    #[test]
+    fn growing_takes_every_voxel_within_the_margin_and_no_other() {
+        let dims = [6, 9, 11];
+        let spacing = [2.5, 0.8, 1.1];
+        let mask = Mask::from_fn(dims, spacing, |k, j, i| {
+            (k == 2 && j == 4 && (3..6).contains(&i)) || (k == 3 && j == 6 && i == 8)
+        });
+        let inside: Vec<[usize; 3]> = (0..dims.iter().product::<usize>())
+            .filter(|&n| mask.data[n] != 0)
+            .map(|n| [n / 99, (n / 11) % 9, n % 11])
+            .collect();
+        for margin in [1.0, 2.6, 4.0] {
+            let grown = mask.grown(margin);
+            for k in 0..dims[0] {
+                for j in 0..dims[1] {
+                    for i in 0..dims[2] {
+                        let nearest = inside
+                            .iter()
+                            .map(|p| {
+                                let d = [k, j, i].into_iter().zip(p).zip(spacing);
+                                d.map(|((a, &b), s)| ((a as f64 - b as f64) * s).powi(2))
+                                    .sum::<f64>()
+                            })
+                            .fold(f64::INFINITY, f64::min);
+                        // Voxels at the margin itself may go either way (f32 distances).
+                        if (nearest - margin * margin).abs() > 1e-3 {
+                            let expected = nearest < margin * margin;
+                            assert_eq!(grown.get(k, j, i), expected, "{margin} mm at {k} {j} {i}");
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(mask.grown(0.0), mask, "a zero margin keeps the mask");
+        let empty = Mask::empty(dims, spacing);
+        assert_eq!(empty.grown(5.0), empty);
     }
 }

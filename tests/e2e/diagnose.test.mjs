@@ -81,6 +81,7 @@ for (const webgpu of [true, false]) {
       const files = readdirSync(CAP001).sort().map((f) => join(CAP001, f));
       await page.getByTestId('file-input').setInputFiles(files);
       await page.getByTestId('volume-info').waitFor({ timeout: 120_000 });
+      // Opening the CT starts its diagnosis.
       const started = Date.now();
       await recordPauses(page);
       const running = diagnoseOnPage(page, 400_000);

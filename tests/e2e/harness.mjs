@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
 import assert from 'node:assert/strict';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const TYPES = {
@@ -73,6 +74,24 @@ export async function launch({ webgpu }) {
 }
 
 /**
+ * One server of `dir` and one browser (`launch(options)`) for every test of a
+ * file: registers the file's `before` and `after` hooks and returns an object
+ * whose `server` and `browser` are set once `before` has run.
+ */
+export function sharedBrowser(dir, options) {
+  const shared = {};
+  before(async () => {
+    shared.server = await serveDist(dir);
+    shared.browser = await launch(options);
+  });
+  after(async () => {
+    await shared.browser?.close();
+    await shared.server?.close();
+  });
+  return shared;
+}
+
+/**
  * Opens the page in a fresh context (no service worker or cache from another
  * test) and records every request, the page's and its service worker's
  * (`worker: true`), and every page error / console error. `contextOptions`
@@ -109,13 +128,25 @@ export function assertPrivate(requests, origin) {
 }
 
 /**
- * Clicks "Diagnose" and waits for the result (or fails with the page's error
- * message); returns the report the page publishes as JSON.
+ * Waits for the diagnosis of the CT on screen by the network chosen in the
+ * menu (opening a CT starts one by itself, and so does picking another
+ * network) or fails with the page's error message; returns the report the
+ * page publishes as JSON. With `rerun`, clicks "Diagnose" first (once the
+ * current run has ended) and waits for that new run.
  */
-export async function diagnoseOnPage(page, timeout) {
-  await page.getByTestId('diagnose').click();
-  const json = page.getByTestId('diagnosis-json');
-  const failure = page.getByTestId('diagnosis-error');
+export async function diagnoseOnPage(page, timeout, { rerun = false } = {}) {
+  const preset = await page.getByTestId('diagnose-preset').inputValue();
+  let which = `[data-preset="${preset}"]`;
+  if (rerun) {
+    // The button is aria-disabled while a run is going.
+    await page.locator('[data-testid="diagnose"][aria-disabled="false"]').waitFor({ timeout });
+    const ended = page.locator('[data-testid="diagnosis-json"], [data-testid="diagnosis-error"]');
+    const last = Number(await ended.getAttribute('data-run'));
+    await page.getByTestId('diagnose').click();
+    which += `[data-run="${last + 1}"]`;
+  }
+  const json = page.locator(`[data-testid="diagnosis-json"]${which}`);
+  const failure = page.locator(`[data-testid="diagnosis-error"]${which}`);
   await Promise.race([
     json.waitFor({ state: 'attached', timeout }),
     failure.waitFor({ state: 'attached', timeout }).then(async () => {

@@ -3,12 +3,12 @@
 // — with a CT open: nothing is wider than the screen, the three views are
 // whole and large enough to read, the text is readable; every control has a
 // name for assistive technology; and the page works from the keyboard alone
-// (open a sample, pick the network, diagnose).
-import { test, before, after } from 'node:test';
+// (open a sample, pick the network, which diagnoses it, and diagnose again).
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { serveDist, launch, openPage, assertPrivate, defaultModelArgs } from './harness.mjs';
+import { sharedBrowser, openPage, assertPrivate, defaultModelArgs, diagnoseOnPage } from './harness.mjs';
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
 const ARTIFACTS = process.env.E2E_ARTIFACTS ?? new URL('./artifacts/', import.meta.url).pathname;
@@ -23,17 +23,8 @@ const SCREENS = [
   { name: 'tablet-landscape', viewport: { width: 1024, height: 768 }, deviceScaleFactor: 2, hasTouch: true, isMobile: true },
 ];
 
-let server;
-let browser;
-before(async () => {
-  server = await serveDist(DIST);
-  browser = await launch({ webgpu: false });
-  mkdirSync(ARTIFACTS, { recursive: true });
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const shared = sharedBrowser(DIST, { webgpu: false });
+before(() => mkdirSync(ARTIFACTS, { recursive: true }));
 
 async function openSample(page) {
   await page.getByTestId('sample-menu').selectOption(SAMPLE);
@@ -42,7 +33,7 @@ async function openSample(page) {
 
 for (const { name, ...options } of SCREENS) {
   test(`readable and whole on a ${name} screen`, async () => {
-    const { page, errors } = await openPage(browser, server.url, options);
+    const { page, errors } = await openPage(shared.browser, shared.server.url, options);
     try {
       await openSample(page);
       const layout = await page.evaluate(() => {
@@ -80,7 +71,7 @@ for (const { name, ...options } of SCREENS) {
 }
 
 test('every control has a name for assistive technology', async () => {
-  const { page } = await openPage(browser, server.url, LAPTOP);
+  const { page } = await openPage(shared.browser, shared.server.url, LAPTOP);
   try {
     await openSample(page);
     const unnamed = await page.evaluate(() => {
@@ -109,7 +100,7 @@ test('every control has a name for assistive technology', async () => {
 });
 
 test('the page works from the keyboard alone', async () => {
-  const { page, requests, errors } = await openPage(browser, server.url, LAPTOP);
+  const { page, requests, errors } = await openPage(shared.browser, shared.server.url, LAPTOP);
   try {
     await page.locator('[data-testid="backend-badge"][data-backend]').waitFor({ timeout: 60_000 });
     /** Presses Tab until the control `id` has the focus. */
@@ -129,15 +120,21 @@ test('the page works from the keyboard alone', async () => {
     const shipped = defaultModelArgs()[0] === '--weights';
     if (!shipped) await page.keyboard.press('ArrowDown');
     assert.equal(await page.getByTestId('diagnose-preset').inputValue(), shipped ? 'bundled' : 'tiny');
+    // Opening the CT diagnosed it, and picking the network again with that one.
+    const first = await diagnoseOnPage(page, 300_000);
+    const run = Number(await page.getByTestId('diagnosis-json').getAttribute('data-run'));
     await tabTo('diagnose');
     // Focus is visible where it is.
     const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
     assert.notEqual(outline, 'none', 'the focused button shows a focus ring');
+    // Enter on Diagnose runs it again.
     await page.keyboard.press('Enter');
-    await page.getByTestId('result-probability').waitFor({ timeout: 300_000 });
+    const again = page.locator(`[data-testid="diagnosis-json"][data-run="${run + 1}"]`);
+    await again.waitFor({ state: 'attached', timeout: 300_000 });
+    assert.deepEqual(JSON.parse(await again.textContent()).diagnosis.probabilities, first.diagnosis.probabilities);
     const probability = Number(await page.getByTestId('result-probability').textContent());
     assert.ok(probability >= 0 && probability <= 1, `probability ${probability}`);
-    assertPrivate(requests, server.url);
+    assertPrivate(requests, shared.server.url);
     assert.deepEqual(errors, []);
   } finally {
     await page.context().close();

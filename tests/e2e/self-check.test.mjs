@@ -1,5 +1,5 @@
-// The page's model self-check in headless Chromium: the seeded random model
-// runs in the compute worker on WebGPU (SwiftShader) and on the CPU fallback,
+// The page's model self-check in headless Chromium (in the "About this model
+// / diagnostics" dialog): the seeded random model runs in the compute worker on WebGPU (SwiftShader) and on the CPU fallback,
 // both must equal the native CPU forward of the same model, the page must keep
 // answering meanwhile, and make no request but same-origin GETs of its own files.
 import { test, before, after } from 'node:test';
@@ -36,8 +36,9 @@ function assertClose(actual, expected, what) {
   });
 }
 
-/** Runs the self-check with `preset`; returns the page's report. */
+/** Runs the self-check with `preset` (in the About dialog, opened if need be); returns the page's report. */
 async function runSelfCheck(page, preset, timeout) {
+  if (!(await page.getByTestId('about').isVisible())) await page.getByTestId('about-button').click();
   await page.getByTestId('model-preset').selectOption(preset);
   await page.getByTestId('run-model').click();
   const json = page.locator(`[data-testid="forward-json"][data-config="${preset}"]`);

@@ -154,7 +154,8 @@ test('the three-plane viewer: linked crosshairs, sliders, wheel and window prese
   const { page, errors } = await openPage(browser, server.url);
   await page.getByTestId('folder-input').setInputFiles(CAP001);
   await assertDrawn(page, 42);
-  const size = (id) => page.getByTestId(id).evaluate((c) => [c.width, c.height]);
+  // The images' own size (the canvas is drawn at the screen's pixel density).
+  const size = (id) => page.getByTestId(id).evaluate((c) => [Number(c.dataset.imageWidth), Number(c.dataset.imageHeight)]);
   assert.deepEqual(await size('coronal-canvas'), [512, 42]);
   assert.deepEqual(await size('sagittal-canvas'), [512, 42]);
   // Physical aspect: 42 slices of 8 mm against 512 x 0.59 mm.

@@ -1,12 +1,11 @@
 //! Files `dsan predict` writes: maps on the CT's grid as NIfTI-1 (viewable
 //! in any viewer, over the CT) and a PNG mosaic of axial slices with the
-//! attention overlay and the lung outline.
+//! attention overlay inside the lungs and the lung outline.
 
 use std::path::Path;
 
 use anyhow::Context;
 use dsan_ct::pipeline::Diagnosis;
-use dsan_ct::render::{OverlayStyle, Window, axial_rgba, blend_attention, mask_outline};
 use dsan_ct::volume::Volume;
 use ndarray::Array3;
 use nifti::{NiftiHeader, writer::WriterOptions};
@@ -53,10 +52,10 @@ const MOSAIC_SLICES: usize = 12;
 const MOSAIC_COLUMNS: usize = 4;
 
 /// Writes a mosaic of axial slices through the lungs (lung window,
-/// attention above 0.3 at 45% opacity, lung outline in cyan).
+/// attention above 0.3 at 45% opacity inside the lungs grown by
+/// `LUNG_REGION_MARGIN_MM`, as the page draws it; lung outline in cyan).
 pub fn write_mosaic(path: &Path, volume: &Volume, diagnosis: &Diagnosis) -> anyhow::Result<()> {
     let [d, h, w] = volume.dims();
-    let plane = h * w;
     let (first, last) = diagnosis
         .lung_mask
         .bounds()
@@ -66,21 +65,9 @@ pub fn write_mosaic(path: &Path, volume: &Volume, diagnosis: &Diagnosis) -> anyh
     let mut image = vec![0u8; width * height * 4];
     for tile in 0..MOSAIC_SLICES {
         let k = first + (last - first) * (2 * tile + 1) / (2 * MOSAIC_SLICES);
-        let Some(mut rgba) = axial_rgba(volume, k, Window::LUNG) else {
+        let Some(rgba) = diagnosis.axial_overlay(volume, k) else {
             continue;
         };
-        let outline = mask_outline(
-            &diagnosis.lung_mask.data()[k * plane..(k + 1) * plane],
-            h,
-            w,
-        );
-        let attention = &diagnosis.attention.ensemble[k * plane..(k + 1) * plane];
-        blend_attention(
-            &mut rgba,
-            attention,
-            OverlayStyle::default(),
-            Some(&outline),
-        );
         let (tx, ty) = ((tile % MOSAIC_COLUMNS) * w, (tile / MOSAIC_COLUMNS) * h);
         for j in 0..h {
             let start = ((ty + j) * width + tx) * 4;
