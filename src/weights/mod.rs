@@ -19,4 +19,7 @@ pub use error::WeightsError;
 #[cfg(not(target_arch = "wasm32"))]
 pub use files::{load_model_files, read_card, save_model_files, weights_path};
 pub use layout::{TensorLayout, sha256_hex};
-pub use record::{check_bytes, decode_weights, encode_weights, load_weights, parse_card};
+pub use record::{
+    check_bytes, check_card_size, check_size, decode_weights, encode_weights, load_weights,
+    parse_card,
+};

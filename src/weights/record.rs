@@ -39,6 +39,19 @@ pub fn encode_weights<B: Backend>(
     Ok((entry, bytes))
 }
 
+/// Refuses a model card file of `bytes` bytes when that is more than
+/// [`MAX_CARD_BYTES`]: the check [`parse_card`] starts with, for a caller
+/// that knows the size before reading the file (a file picked in the page).
+pub fn check_card_size(file: &str, bytes: u64) -> Result<(), WeightsError> {
+    if bytes > MAX_CARD_BYTES {
+        return Err(WeightsError::CardParse {
+            file: file.to_owned(),
+            reason: format!("{bytes} bytes, more than the {MAX_CARD_BYTES} a model card may have"),
+        });
+    }
+    Ok(())
+}
+
 /// Parses and checks a model card: format version, architecture, classes,
 /// weights format and layout fingerprint against this build's network.
 ///
@@ -48,15 +61,7 @@ pub fn encode_weights<B: Backend>(
 /// architecture (fewer than 2 bytes per weight, or more than 4 per weight
 /// plus a MiB of names).
 pub fn parse_card(file: &str, json: &[u8]) -> Result<ModelCard, WeightsError> {
-    if json.len() as u64 > MAX_CARD_BYTES {
-        return Err(WeightsError::CardParse {
-            file: file.to_owned(),
-            reason: format!(
-                "{} bytes, more than the {MAX_CARD_BYTES} a model card may have",
-                json.len()
-            ),
-        });
-    }
+    check_card_size(file, json.len() as u64)?;
     let card: ModelCard = serde_json::from_slice(json).map_err(|e| WeightsError::CardParse {
         file: file.to_owned(),
         reason: e.to_string(),
@@ -116,21 +121,28 @@ pub fn load_weights<B: Backend>(
     decode_weights(&card.architecture, &card.weights, bytes, device)
 }
 
+/// Refuses weights of `bytes` bytes when their card says another size: the
+/// first check of [`check_bytes`], for a caller that knows the size before
+/// reading the file (a file picked in the page is not read when it is wrong).
+pub fn check_size(entry: &WeightsFile, bytes: u64) -> Result<(), WeightsError> {
+    if bytes != entry.bytes {
+        return Err(WeightsError::Size {
+            file: entry.file.clone(),
+            expected: entry.bytes,
+            actual: bytes,
+        });
+    }
+    Ok(())
+}
+
 /// Checks that weights `bytes` have the size and SHA-256 their card entry
 /// `entry` records (the part of [`load_weights`]' checks that needs no network).
 pub fn check_bytes(entry: &WeightsFile, bytes: &[u8]) -> Result<(), WeightsError> {
-    let file = entry.file.clone();
-    if bytes.len() as u64 != entry.bytes {
-        return Err(WeightsError::Size {
-            file,
-            expected: entry.bytes,
-            actual: bytes.len() as u64,
-        });
-    }
+    check_size(entry, bytes.len() as u64)?;
     let actual = sha256_hex(bytes);
     if actual != entry.sha256 {
         return Err(WeightsError::Checksum {
-            file,
+            file: entry.file.clone(),
             expected: entry.sha256.clone(),
             actual,
         });

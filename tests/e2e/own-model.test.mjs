@@ -51,6 +51,13 @@ test('a site model is verified, named and used for the diagnosis; a mismatched o
     assert.match(await refusal.textContent(), /SHA-256 .* the file is corrupted or belongs to another card/);
     assert.equal(await page.getByTestId('model-loaded').count(), 0, 'nothing loaded');
 
+    // A truncated one: refused by its size, which the page compares with the card's before reading it.
+    writeFileSync(badWeights, readFileSync(weights).subarray(0, -1));
+    await page.getByTestId('model-input').setInputFiles([join(bad, 'card.json'), badWeights]);
+    await page.getByTestId('model-error').filter({ hasText: /bytes but the model card expects/ }).waitFor({ timeout: 60_000 });
+    assert.match(await refusal.textContent(), new RegExp(`${bytes.length - 1} bytes but the model card expects ${bytes.length}`));
+    assert.equal(await page.getByTestId('model-loaded').count(), 0, 'nothing loaded');
+
     // The real pair loads and names itself.
     await page.getByTestId('model-input').setInputFiles([card, weights]);
     const loaded = page.getByTestId('model-loaded');
