@@ -48,6 +48,13 @@ impl<B: Backend> DsanBranch<B> {
         }
     }
 
+    /// Sets the momentum of every BatchNorm's running statistics, as
+    /// [`ResNet3d::set_norm_momentum`]; training resets it to
+    /// [`super::NORM_MOMENTUM`] after re-estimating the statistics.
+    pub fn set_norm_momentum(&mut self, momentum: f64) {
+        self.backbone.set_norm_momentum(momentum);
+    }
+
     /// The head's weight `[K, C]`, from which the maps are computed.
     pub fn head_weight(&self) -> Tensor<B, 2> {
         self.head.weight.val()

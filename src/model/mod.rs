@@ -23,4 +23,5 @@ pub use dsan::{Dsan, DsanOutput};
 pub use loss::{AttentionTargets, DsanLoss, DsanLossConfig};
 pub use pool3d::max_pool3d;
 pub use readback::read_floats;
+pub use resnet3d::NORM_MOMENTUM;
 pub use synthetic::synthetic_input;

@@ -8,6 +8,10 @@ use burn::prelude::*;
 use super::config::DsanConfig;
 use super::pool3d::max_pool3d;
 
+/// The momentum of BatchNorm's running statistics during training (Burn's
+/// and PyTorch's default).
+pub const NORM_MOMENTUM: f64 = 0.1;
+
 /// Convolution followed by BatchNorm (no bias: BatchNorm's shift replaces it).
 #[derive(Module, Debug)]
 pub struct ConvBn<B: Backend> {
@@ -23,13 +27,19 @@ impl<B: Backend> ConvBn<B> {
             .with_padding(PaddingConfig3d::Explicit(pad, pad, pad))
             .with_bias(false)
             .init(device);
-        let norm = BatchNormConfig::new(channels[1]).init(device);
+        let norm = BatchNormConfig::new(channels[1])
+            .with_momentum(NORM_MOMENTUM)
+            .init(device);
         Self { conv, norm }
     }
 
     /// `[N, C_in, D, H, W]` -> `[N, C_out, ceil(D/s), ceil(H/s), ceil(W/s)]`.
     fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
         self.norm.forward(self.conv.forward(x))
+    }
+
+    fn set_norm_momentum(&mut self, momentum: f64) {
+        self.norm.momentum = momentum;
     }
 }
 
@@ -64,6 +74,14 @@ impl<B: Backend> BasicBlock<B> {
         let y = self.relu.forward(self.conv1.forward(x));
         let y = self.conv2.forward(y);
         self.relu.forward(y + identity)
+    }
+
+    fn set_norm_momentum(&mut self, momentum: f64) {
+        self.conv1.set_norm_momentum(momentum);
+        self.conv2.set_norm_momentum(momentum);
+        if let Some(projection) = &mut self.shortcut {
+            projection.set_norm_momentum(momentum);
+        }
     }
 }
 
@@ -117,5 +135,14 @@ impl<B: Backend> ResNet3d<B> {
             x = block.forward(x);
         }
         x
+    }
+
+    /// Sets the momentum of every BatchNorm's running statistics (the weight
+    /// of the newest batch; 1 keeps only that batch's statistics).
+    pub fn set_norm_momentum(&mut self, momentum: f64) {
+        self.stem.set_norm_momentum(momentum);
+        for block in self.stages.iter_mut().flatten() {
+            block.set_norm_momentum(momentum);
+        }
     }
 }

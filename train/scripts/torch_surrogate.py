@@ -45,6 +45,21 @@ def auc(labels, scores):
     return (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
 
 
+def recalibrate(model, x, batch):
+    """Precise BatchNorm: the running statistics replaced by their mean over
+    `x` in training-mode batches, with the weights unchanged."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm3d)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    for i in range(0, len(x), batch):
+        model(x[i:i + batch])
+    for m in norms:
+        m.momentum = 0.1
+    model.eval()
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("data", help="a dsan data folder with labels.csv and .dsan-cache/")
@@ -56,6 +71,8 @@ def main():
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--masked", action="store_true")
+    p.add_argument("--precise-bn", type=int, default=0,
+                   help="before validating, re-estimate BatchNorm's statistics on this many training cases")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -88,8 +105,12 @@ def main():
             losses.append(loss.item())
         model.eval()
         with torch.no_grad():
+            p_running = torch.cat([F.softmax(model(x[val[i:i + 10]])[0], 1)[:, 1] for i in range(0, len(val), 10)])
+            if a.precise_bn:
+                recalibrate(model, x[train[:a.precise_bn]], a.batch)
             p_covid = torch.cat([F.softmax(model(x[val[i:i + 10]])[0], 1)[:, 1] for i in range(0, len(val), 10)])
         print(json.dumps({"epoch": epoch, "loss": float(np.mean(losses)), "val_auc": auc(y[val].numpy(), p_covid.numpy()),
+                          "val_auc_running_bn": auc(y[val].numpy(), p_running.numpy()),
                           "seconds": time.time() - started}), flush=True)
 
 

@@ -155,6 +155,7 @@ fn train_step<B: AutodiffBackend>(
         weight_decay: 0.0,
         attention_lambda: 1.0,
         patience: 1,
+        precise_bn: 0,
         seed: 7,
         augmentation: Augmentation::NONE,
     };

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use burn::record::Recorder;
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
-use dsan_ct::model::{AttentionTargets, DsanBranch, DsanLossConfig};
+use dsan_ct::model::{AttentionTargets, DsanBranch, DsanLossConfig, NORM_MOMENTUM};
 use dsan_ct::preprocess::area_mean;
 use rand::rngs::StdRng;
 
@@ -118,6 +118,32 @@ impl<B: AutodiffBackend, O: Optimizer<DsanBranch<B>, B>> BranchRun<B, O> {
             }
         };
         Ok(())
+    }
+
+    /// Precise BatchNorm (Wu and Johnson, "Rethinking 'Batch' in BatchNorm",
+    /// 2021): every BatchNorm's running statistics become the mean of their
+    /// values over `cases` in training-mode batches of the run's batch size,
+    /// without augmentation; the weights are unchanged. At the batch sizes a
+    /// CPU trains with, the running averages of the last steps are far from
+    /// the statistics of the weights being validated (a validation AUC of
+    /// 0.31 with them, 0.81 with these, in `train/scripts/torch_surrogate.py`).
+    pub(crate) fn recalibrate_norms(
+        &mut self,
+        cases: &[&PreparedCase],
+        config: &TrainConfig,
+        device: &B::Device,
+    ) {
+        for (k, chunk) in cases.chunks(config.batch_size.max(1)).enumerate() {
+            self.branch.set_norm_momentum(1.0 / (k + 1) as f64);
+            let inputs = chunk.iter().flat_map(|c| c.input.iter().copied()).collect();
+            self.branch.forward(input_tensor(
+                inputs,
+                chunk.len(),
+                config.model.input,
+                device,
+            ));
+        }
+        self.branch.set_norm_momentum(NORM_MOMENTUM);
     }
 
     pub(super) fn save(&self, files: &RunFiles) -> anyhow::Result<()> {
@@ -293,6 +319,7 @@ mod tests {
             weight_decay: 0.0,
             attention_lambda: 1.0,
             patience: 1,
+            precise_bn: 0,
             seed,
             augmentation: Augmentation::NONE,
         }
@@ -422,6 +449,72 @@ mod tests {
         let first = totals[0];
         let last = totals[totals.len() - 3..].iter().sum::<f64>() / 3.0;
         assert!(last < 0.8 * first, "loss {totals:?}");
+    }
+
+    /// After training steps, the running averages are the steps' and the
+    /// network in inference mode gives other logits than in training mode on
+    /// the same batch; re-estimated on that batch alone (one chunk), they are
+    /// its statistics, so both modes agree, and training goes on with the
+    /// usual momentum.
+    #[test]
+    fn recalibrated_norms_hold_the_batch_statistics() {
+        let config = tiny_config(4, 1e-2, 3);
+        let data = cases(&config);
+        let picked: Vec<&PreparedCase> = data.iter().collect();
+        let device = Default::default();
+        Train::seed(&device, config.seed);
+        let model = config.model.init::<Train>(&device);
+        let labels: Vec<usize> = picked.iter().map(|c| c.label).collect();
+        let mut run = BranchRun {
+            name: "uniform",
+            branch: model.uniform,
+            optim: AdamConfig::new().init::<Train, DsanBranch<Train>>(),
+            sampler: CaseSampler::new(Sampling::Uniform, &labels, &[SizeBand::Small; 4]).unwrap(),
+        };
+        let loss = DsanLossConfig::new();
+        let mut rng = StdRng::seed_from_u64(0);
+        for _ in 0..3 {
+            let batch = make_batch::<Train>(&picked, &config, &mut rng, &device);
+            let mut sums = LossSums::default();
+            run.step(
+                vec![batch],
+                &device,
+                config.learning_rate,
+                &config,
+                &loss,
+                &mut sums,
+            )
+            .unwrap();
+        }
+        let probe = make_batch::<Train>(&picked, &config, &mut rng, &device);
+        let logits = |run: &BranchRun<Train, _>, training: bool| -> Vec<f32> {
+            let logits = if training {
+                run.branch.forward(probe.input.clone()).logits.inner()
+            } else {
+                run.branch
+                    .valid()
+                    .forward(probe.input.clone().inner())
+                    .logits
+            };
+            logits.into_data().to_vec().unwrap()
+        };
+        let gap = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max)
+        };
+        let before = gap(&logits(&run, false), &logits(&run, true));
+        run.recalibrate_norms(&picked, &config, &device);
+        let after = gap(&logits(&run, false), &logits(&run, true));
+        assert!(
+            before > 1e-2,
+            "inference and training modes differ by {before} before"
+        );
+        assert!(
+            after < 1e-4,
+            "and by {after} after re-estimating the statistics"
+        );
     }
 
     /// The same weights (through the half-precision record), the same batch:

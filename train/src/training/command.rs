@@ -65,6 +65,11 @@ pub struct TrainOptions {
     /// Train without augmentation.
     #[arg(long)]
     pub no_augment: bool,
+    /// Training cases whose batch statistics replace BatchNorm's running
+    /// averages before each validation (precise BatchNorm; 0 keeps the
+    /// running averages).
+    #[arg(long, default_value_t = 96)]
+    pub precise_bn: usize,
     /// Set everything outside the lung mask to the bottom of the HU window
     /// (recorded in the card, so the page prepares inputs the same way).
     #[arg(long)]
@@ -123,6 +128,7 @@ impl TrainOptions {
             weight_decay: self.weight_decay,
             attention_lambda: self.attention_lambda,
             patience: self.patience,
+            precise_bn: self.precise_bn,
             seed: self.seed,
             augmentation: if self.no_augment {
                 Augmentation::NONE

@@ -34,6 +34,11 @@ pub struct TrainConfig {
     pub attention_lambda: f64,
     /// Epochs without a better validation AUC before stopping.
     pub patience: usize,
+    /// Training cases whose batch statistics replace BatchNorm's running
+    /// averages before each validation and in the saved model (precise
+    /// BatchNorm); 0 keeps the running averages.
+    #[serde(default)]
+    pub precise_bn: usize,
     /// Seed of the weights, the draws and the augmentation.
     pub seed: u64,
     /// Training augmentation.

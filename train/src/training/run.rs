@@ -240,6 +240,11 @@ pub fn train<B: AutodiffBackend>(
         }
         bar.finish_and_clear();
         let train_seconds = started.elapsed().as_secs_f64();
+        let norm_cases = &train[..config.precise_bn.min(train.len())];
+        if !norm_cases.is_empty() {
+            uniform.recalibrate_norms(norm_cases, config, device);
+            balanced.recalibrate_norms(norm_cases, config, device);
+        }
 
         let model = Dsan {
             uniform: uniform.branch.valid(),
