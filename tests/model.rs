@@ -235,3 +235,147 @@ fn the_same_seed_gives_the_same_output_and_another_seed_does_not() {
     assert_eq!(a, run(21));
     assert_ne!(a, run(22));
 }
+
+/// Flattened values of every float parameter of a module, in visiting order,
+/// with their paths.
+struct ParamValues {
+    path: Vec<String>,
+    params: Vec<(String, Vec<f32>)>,
+}
+
+impl burn::module::ModuleVisitor<AD> for ParamValues {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.push(name.to_owned());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<AD, D>>) {
+        self.params
+            .push((self.path.join("."), values(param.val().inner())));
+    }
+}
+
+/// Adds `step` to element `element` of the `target`-th float parameter.
+struct Nudge {
+    target: usize,
+    element: usize,
+    step: f32,
+    seen: usize,
+}
+
+impl burn::module::ModuleMapper<AD> for Nudge {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<AD, D>>,
+    ) -> burn::module::Param<Tensor<AD, D>> {
+        let this = self.seen;
+        self.seen += 1;
+        if this != self.target {
+            return param;
+        }
+        let (element, step) = (self.element, self.step);
+        param.map(|tensor| {
+            let device = tensor.device();
+            let shape = tensor.shape();
+            let mut flat = values(tensor.clone().inner());
+            flat[element] += step;
+            Tensor::<AD, D>::from_data(TensorData::new(flat, shape), &device).require_grad()
+        })
+    }
+}
+
+/// The gradient Burn's autodiff gives every parameter of a branch (training
+/// mode: BatchNorm on the batch's statistics; the web default's strided 7^3
+/// stem, max-pool, residual blocks and head) is the loss's slope measured by
+/// central differences, for a few elements of each parameter: training
+/// steps along the true gradient.
+#[test]
+fn branch_gradients_match_finite_differences() {
+    let device = Default::default();
+    let config = DsanConfig::tiny();
+    let model = seeded_model::<AD>(&config, 3, &device).unwrap();
+    let branch = model.uniform;
+    let [d, h, w] = config.input;
+    let x = Tensor::<AD, 5>::from_data(
+        TensorData::new(
+            (0..2 * d * h * w)
+                .map(|i| ((i * 7919 % 1009) as f32 / 1009.0).powi(2))
+                .collect::<Vec<_>>(),
+            [2, 1, d, h, w],
+        ),
+        &device,
+    );
+    let labels = Tensor::<AD, 1, Int>::from_ints([0, 1], &device);
+    let loss = |branch: &dsan_ct::model::DsanBranch<AD>| {
+        burn::nn::loss::CrossEntropyLossConfig::new()
+            .init(&device)
+            .forward(branch.forward(x.clone()).logits, labels.clone())
+    };
+    let grads = loss(&branch).backward();
+    let mut analytic = Vec::new();
+    struct Grads<'a> {
+        grads: &'a <AD as burn::tensor::backend::AutodiffBackend>::Gradients,
+        out: &'a mut Vec<Vec<f32>>,
+    }
+    impl burn::module::ModuleVisitor<AD> for Grads<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<AD, D>>) {
+            self.out
+                .push(param.grad(self.grads).map(values).unwrap_or_default());
+        }
+    }
+    branch.visit(&mut Grads {
+        grads: &grads,
+        out: &mut analytic,
+    });
+    let mut params = ParamValues {
+        path: vec![],
+        params: vec![],
+    };
+    branch.visit(&mut params);
+    assert_eq!(params.params.len(), analytic.len());
+    // Small enough for a piecewise-linear network (ReLU, max-pool) to bend
+    // little across it, large enough for f32 losses.
+    let step = 1e-3f32;
+    let mut pairs = Vec::new();
+    for (target, ((path, value), gradient)) in params.params.iter().zip(&analytic).enumerate() {
+        if path.ends_with("running_mean") || path.ends_with("running_var") {
+            continue;
+        }
+        assert_eq!(
+            gradient.len(),
+            value.len(),
+            "{path}: a gradient for every element"
+        );
+        for element in [0, value.len() / 2, value.len() - 1] {
+            let at = |step| {
+                let nudged = branch.clone().map(&mut Nudge {
+                    target,
+                    element,
+                    step,
+                    seen: 0,
+                });
+                f64::from(values(loss(&nudged))[0])
+            };
+            let numeric = (at(step) - at(-step)) / (2.0 * f64::from(step));
+            let exact = f64::from(gradient[element]);
+            pairs.push((format!("{path}[{element}]"), exact, numeric));
+        }
+    }
+    let agreeing = pairs
+        .iter()
+        .filter(|(_, exact, numeric)| {
+            (numeric - exact).abs() <= 0.1 * numeric.abs().max(exact.abs()) + 5e-4
+        })
+        .count();
+    let dot: f64 = pairs.iter().map(|(_, e, n)| e * n).sum();
+    let norm =
+        |f: fn(&(String, f64, f64)) -> f64| pairs.iter().map(|p| f(p).powi(2)).sum::<f64>().sqrt();
+    let cosine = dot / (norm(|p| p.1) * norm(|p| p.2));
+    assert!(pairs.len() >= 100, "{} elements checked", pairs.len());
+    assert!(
+        agreeing * 10 >= pairs.len() * 9 && cosine > 0.99,
+        "{agreeing} of {} elements agree, cosine {cosine}: {pairs:?}",
+        pairs.len()
+    );
+}
