@@ -256,9 +256,11 @@ fn make_batch<B: Backend>(
 mod tests {
     use super::*;
     use burn::backend::Autodiff;
+    use burn::module::AutodiffModule;
     use burn::optim::AdamConfig;
     use dsan_ct::CpuBackend;
     use dsan_ct::model::DsanConfig;
+    use dsan_ct::probe::seeded_model;
     use dsan_ct::weights::Preprocessing;
     use rand::SeedableRng;
 
@@ -335,8 +337,7 @@ mod tests {
         let picked = [&data[1], &data[1]];
         let device = Default::default();
         let run = || {
-            Train::seed(&device, config.seed);
-            let model = config.model.init::<Train>(&device);
+            let model = seeded_model::<Train>(&config.model, config.seed, &device).unwrap();
             BranchRun {
                 name: "uniform",
                 branch: model.uniform,
@@ -419,8 +420,7 @@ mod tests {
         let data = cases(&config);
         let picked: Vec<&PreparedCase> = data.iter().collect();
         let device = Default::default();
-        Train::seed(&device, config.seed);
-        let model = config.model.init::<Train>(&device);
+        let model = seeded_model::<Train>(&config.model, config.seed, &device).unwrap();
         let labels: Vec<usize> = picked.iter().map(|c| c.label).collect();
         let bands = vec![SizeBand::Small; 4];
         let mut run = BranchRun {
@@ -462,8 +462,7 @@ mod tests {
         let data = cases(&config);
         let picked: Vec<&PreparedCase> = data.iter().collect();
         let device = Default::default();
-        Train::seed(&device, config.seed);
-        let model = config.model.init::<Train>(&device);
+        let model = seeded_model::<Train>(&config.model, config.seed, &device).unwrap();
         let labels: Vec<usize> = picked.iter().map(|c| c.label).collect();
         let mut run = BranchRun {
             name: "uniform",
@@ -527,7 +526,6 @@ mod tests {
     #[test]
     fn libtorch_takes_the_steps_flex_takes() {
         use crate::compute::libtorch::{Torch, cpu};
-        use dsan_ct::probe::seeded_model;
 
         fn losses<B: AutodiffBackend>(
             config: &TrainConfig,
