@@ -52,8 +52,11 @@ test('a site model is verified, named and used for the diagnosis; a mismatched o
     assert.equal(await page.getByTestId('model-loaded').count(), 0, 'nothing loaded');
 
     // A truncated one: refused by its size, which the page compares with the card's before reading it.
-    writeFileSync(badWeights, readFileSync(weights).subarray(0, -1));
-    await page.getByTestId('model-input').setInputFiles([join(bad, 'card.json'), badWeights]);
+    const short = mkdtempSync(join(tmpdir(), 'dsan-short-model-'));
+    const shortWeights = join(short, weights.split('/').pop());
+    writeFileSync(shortWeights, readFileSync(weights).subarray(0, -1));
+    copyFileSync(card, join(short, 'card.json'));
+    await page.getByTestId('model-input').setInputFiles([join(short, 'card.json'), shortWeights]);
     await page.getByTestId('model-error').filter({ hasText: /bytes but the model card expects/ }).waitFor({ timeout: 60_000 });
     assert.match(await refusal.textContent(), new RegExp(`${bytes.length - 1} bytes but the model card expects ${bytes.length}`));
     assert.equal(await page.getByTestId('model-loaded').count(), 0, 'nothing loaded');
