@@ -25,8 +25,9 @@
 #             the epoch with the best validation AUC is the one exported;
 #             BatchNorm's statistics re-estimated on 96 training cases before
 #             each validation, dsan's --precise-bn default)
-#   AUGMENT   --no-augment (the default) or empty: augmentation slowed the
-#             learning in the epochs this machine affords (see the README)
+#   AUGMENT   --no-augment (the default: the PyTorch control's recipe) or
+#             empty; 60 validation cases did not tell the two apart in the
+#             epochs run so far (see the README)
 #   MASK      --mask-outside-lungs (the default) or empty: the input outside
 #             the lung mask set to the window's bottom. Without it the
 #             web-default network had not begun to learn after 6 epochs
