@@ -412,6 +412,51 @@ mod tests {
         );
     }
 
+    /// Branch U of the seeded model, with its own Adam, drawing from `picked`.
+    fn uniform_run(
+        config: &TrainConfig,
+        picked: &[&PreparedCase],
+        device: &Device<Train>,
+    ) -> BranchRun<Train, impl Optimizer<DsanBranch<Train>, Train>> {
+        let model = seeded_model::<Train>(&config.model, config.seed, device).unwrap();
+        let labels: Vec<usize> = picked.iter().map(|c| c.label).collect();
+        let bands = vec![SizeBand::Small; picked.len()];
+        BranchRun {
+            name: "uniform",
+            branch: model.uniform,
+            optim: AdamConfig::new().init::<Train, DsanBranch<Train>>(),
+            sampler: CaseSampler::new(Sampling::Uniform, &labels, &bands).unwrap(),
+        }
+    }
+
+    /// `steps` optimiser steps on the batch of all of `picked`; each step's loss.
+    fn fixed_batch_steps<O: Optimizer<DsanBranch<Train>, Train>>(
+        run: &mut BranchRun<Train, O>,
+        picked: &[&PreparedCase],
+        config: &TrainConfig,
+        rng: &mut StdRng,
+        steps: usize,
+    ) -> Vec<f64> {
+        let device = Default::default();
+        let loss = DsanLossConfig::new();
+        (0..steps)
+            .map(|_| {
+                let mut sums = LossSums::default();
+                let batch = make_batch::<Train>(picked, config, rng, &device);
+                run.step(
+                    vec![batch],
+                    &device,
+                    config.learning_rate,
+                    config,
+                    &loss,
+                    &mut sums,
+                )
+                .unwrap();
+                sums.total
+            })
+            .collect()
+    }
+
     /// A tiny network fitted to one fixed batch: the loss (CE plus the
     /// attention loss against the masks) goes down.
     #[test]
@@ -420,32 +465,14 @@ mod tests {
         let data = cases(&config);
         let picked: Vec<&PreparedCase> = data.iter().collect();
         let device = Default::default();
-        let model = seeded_model::<Train>(&config.model, config.seed, &device).unwrap();
-        let labels: Vec<usize> = picked.iter().map(|c| c.label).collect();
-        let bands = vec![SizeBand::Small; 4];
-        let mut run = BranchRun {
-            name: "uniform",
-            branch: model.uniform,
-            optim: AdamConfig::new().init::<Train, DsanBranch<Train>>(),
-            sampler: CaseSampler::new(Sampling::Uniform, &labels, &bands).unwrap(),
-        };
-        let loss = DsanLossConfig::new();
-        let mut rng = StdRng::seed_from_u64(0);
-        let mut totals = Vec::new();
-        for _ in 0..12 {
-            let mut sums = LossSums::default();
-            let batch = make_batch::<Train>(&picked, &config, &mut rng, &device);
-            run.step(
-                vec![batch],
-                &device,
-                config.learning_rate,
-                &config,
-                &loss,
-                &mut sums,
-            )
-            .unwrap();
-            totals.push(sums.total);
-        }
+        let mut run = uniform_run(&config, &picked, &device);
+        let totals = fixed_batch_steps(
+            &mut run,
+            &picked,
+            &config,
+            &mut StdRng::seed_from_u64(0),
+            12,
+        );
         let first = totals[0];
         let last = totals[totals.len() - 3..].iter().sum::<f64>() / 3.0;
         assert!(last < 0.8 * first, "loss {totals:?}");
@@ -462,29 +489,9 @@ mod tests {
         let data = cases(&config);
         let picked: Vec<&PreparedCase> = data.iter().collect();
         let device = Default::default();
-        let model = seeded_model::<Train>(&config.model, config.seed, &device).unwrap();
-        let labels: Vec<usize> = picked.iter().map(|c| c.label).collect();
-        let mut run = BranchRun {
-            name: "uniform",
-            branch: model.uniform,
-            optim: AdamConfig::new().init::<Train, DsanBranch<Train>>(),
-            sampler: CaseSampler::new(Sampling::Uniform, &labels, &[SizeBand::Small; 4]).unwrap(),
-        };
-        let loss = DsanLossConfig::new();
+        let mut run = uniform_run(&config, &picked, &device);
         let mut rng = StdRng::seed_from_u64(0);
-        for _ in 0..3 {
-            let batch = make_batch::<Train>(&picked, &config, &mut rng, &device);
-            let mut sums = LossSums::default();
-            run.step(
-                vec![batch],
-                &device,
-                config.learning_rate,
-                &config,
-                &loss,
-                &mut sums,
-            )
-            .unwrap();
-        }
+        fixed_batch_steps(&mut run, &picked, &config, &mut rng, 3);
         let probe = make_batch::<Train>(&picked, &config, &mut rng, &device);
         let logits = |run: &BranchRun<Train, _>, training: bool| -> Vec<f32> {
             let logits = if training {
