@@ -254,3 +254,55 @@ fn hostile_model_files_are_refused_before_anything_is_allocated() {
         "{err}"
     );
 }
+
+/// The weights of a `load_model` fuzz input (tests/fuzz): the part after its
+/// first NUL byte (the card comes before it).
+fn fuzz_weights(input: &[u8]) -> &[u8] {
+    let split = input.iter().position(|&b| b == 0).unwrap();
+    &input[split + 1..]
+}
+
+/// `card`'s entry rewritten for `bytes`, as a hostile card would declare them.
+fn declaring(card: &ModelCard, bytes: &[u8]) -> ModelCard {
+    let mut card = card.clone();
+    card.weights.bytes = bytes.len() as u64;
+    card.weights.sha256 = dsan_ct::weights::sha256_hex(bytes);
+    card
+}
+
+/// A record holding a parameter id that Burn's `ParamId::deserialize` panics
+/// on is refused with the reason before Burn reads it: the input the
+/// `load_model` fuzz target found (tests/fixtures/fuzz/load_model/, the tiny
+/// network's record with an id mutated), and an id whose last base32 digit
+/// sets bits past the 8 bytes an id holds.
+#[test]
+fn a_parameter_id_burn_cannot_read_is_refused() {
+    let (card, bytes) = card_for(&DsanConfig::tiny(), 9);
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz/load_model");
+    let mut inputs = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        inputs.push(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    assert!(
+        !inputs.is_empty(),
+        "no regression input in {}",
+        dir.display()
+    );
+    let mut records: Vec<Vec<u8>> = inputs.iter().map(|i| fuzz_weights(i).to_vec()).collect();
+    // The first id (13 base32 digits after the key "id") ending in "v", 31.
+    let key = [0xa2, b'i', b'd', 0xad];
+    let at = bytes.windows(4).position(|w| w == key).unwrap() + key.len();
+    let mut edited = bytes.clone();
+    edited[at + 12] = b'v';
+    records.push(edited);
+    for record in records {
+        let err = load_weights::<B>(&declaring(&card, &record), &record, &Default::default())
+            .unwrap_err();
+        assert!(matches!(err, WeightsError::Decode { .. }), "{err}");
+        assert!(
+            err.to_string().contains("a parameter id Burn cannot read"),
+            "{err}"
+        );
+    }
+}

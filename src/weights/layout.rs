@@ -94,12 +94,14 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Appends the shape of every serialised tensor (a map with `bytes`, `shape`
 /// and `dtype` entries, Burn's `TensorData`) found under `value`, depth first;
-/// a tensor whose bytes do not hold its shape is an error.
+/// a tensor whose bytes do not hold its shape, and a parameter whose id Burn
+/// cannot read, are errors.
 fn collect_shapes(value: &Value, shapes: &mut Vec<Vec<usize>>) -> Result<(), String> {
     match value {
         Value::Map(entries) => match tensor_shape(entries) {
             Some(shape) => shapes.push(shape?),
             None => {
+                check_param_id(entries)?;
                 for (_, v) in entries {
                     collect_shapes(v, shapes)?;
                 }
@@ -115,15 +117,40 @@ fn collect_shapes(value: &Value, shapes: &mut Vec<Vec<usize>>) -> Result<(), Str
     Ok(())
 }
 
+/// The value of entry `name` of a MessagePack map.
+fn field<'a>(entries: &'a [(Value, Value)], name: &str) -> Option<&'a Value> {
+    entries
+        .iter()
+        .find(|(key, _)| key.as_str() == Some(name))
+        .map(|(_, v)| v)
+}
+
+/// Refuses a parameter (Burn's `{id, param}` map) whose id Burn 0.21 would
+/// panic on: `ParamId::deserialize` reads only base32 (DNSSEC alphabet) of at
+/// most 8 bytes, what Burn writes, or a legacy UUID, which no record of this
+/// format holds.
+fn check_param_id(entries: &[(Value, Value)]) -> Result<(), String> {
+    let field = |name| field(entries, name);
+    let (Some(id), Some(_)) = (field("id"), field("param")) else {
+        return Ok(());
+    };
+    let readable = id.as_str().is_some_and(|id| {
+        data_encoding::BASE32_DNSSEC
+            .decode(id.as_bytes())
+            .is_ok_and(|bytes| bytes.len() <= 8)
+    });
+    if readable {
+        Ok(())
+    } else {
+        let shown: String = id.to_string().chars().take(40).collect();
+        Err(format!("a parameter id Burn cannot read ({shown})"))
+    }
+}
+
 /// The shape of a serialised F16 tensor, checked against the length of its bytes;
 /// `None` when `entries` is not a tensor.
 fn tensor_shape(entries: &[(Value, Value)]) -> Option<Result<Vec<usize>, String>> {
-    let field = |name: &str| {
-        entries
-            .iter()
-            .find(|(key, _)| key.as_str() == Some(name))
-            .map(|(_, v)| v)
-    };
+    let field = |name| field(entries, name);
     let bytes = field("bytes")?;
     let shape: Vec<usize> = field("shape")?
         .as_array()?

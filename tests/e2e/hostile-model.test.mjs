@@ -2,11 +2,12 @@
 // describe more than this software runs (an absurd grid or depth, another
 // architecture than their weights) are refused in the page with the reason,
 // before anything is allocated for them, and the page keeps working (the
-// genuine pair loads afterwards). The same cards, and a record whose header
-// declares tensors its bytes do not hold, are refused natively in
-// tests/weights.rs.
+// genuine pair loads afterwards), and so is a record holding a parameter id
+// Burn cannot read. The same files, and a record whose header declares
+// tensors its bytes do not hold, are refused natively in tests/weights.rs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +48,17 @@ test('model files past what the page runs are refused with the reason; the page 
     ['absurd-layers', edited((c) => { c.architecture.layers = [3, 4, 1000000000, 3]; }), bytes, /layers is 1000000000/],
     ['other-architecture', edited((c) => { c.architecture.layers = [3, 4, 6, 3]; c.architecture.base_width = 8; }), bytes,
       /half-precision record of its architecture/],
+    // What the load_model fuzz target found: a parameter id Burn panics on
+    // (here the first id's last base32 digit made 31, setting a bit past its 8 bytes).
+    ...(() => {
+      const unreadable = Buffer.from(bytes);
+      const at = unreadable.indexOf(Buffer.from([0xa2, 0x69, 0x64, 0xad])) + 4;
+      unreadable[at + 12] = 'v'.charCodeAt(0);
+      const declared = edited((c) => {
+        c.weights.sha256 = createHash('sha256').update(unreadable).digest('hex');
+      });
+      return [['unreadable-parameter-id', declared, unreadable, /a parameter id Burn cannot read/]];
+    })(),
   ];
   const browser = await launch({ webgpu: false });
   try {
