@@ -21,7 +21,7 @@
 #             the web default's width and grid; the ResNet-34 of the web
 #             preset had not learned in 16 epochs, see the README)
 #   EPOCHS, BATCH, LR, PATIENCE   training options (defaults below: Adam at
-#             1e-3 falling along a cosine to 0 over 10 epochs, no early stop;
+#             1e-3 falling along a cosine to 0 over 20 epochs, no early stop;
 #             the epoch with the best validation AUC is the one exported;
 #             BatchNorm's statistics re-estimated on 96 training cases before
 #             each validation, dsan's --precise-bn default)
@@ -37,7 +37,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 WORK=${WORK:-$HOME/.cache/dsan-ct/default-model}
 BACKEND=${BACKEND:-libtorch}
-EPOCHS=${EPOCHS:-10}
+EPOCHS=${EPOCHS:-20}
 BATCH=${BATCH:-4}
 LR=${LR:-1e-3}
 PATIENCE=${PATIENCE:-$EPOCHS}
