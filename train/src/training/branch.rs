@@ -413,39 +413,40 @@ mod tests {
     }
 
     /// Branch U of the seeded model, with its own Adam, drawing from `picked`.
-    fn uniform_run(
+    fn uniform_run<B: AutodiffBackend>(
         config: &TrainConfig,
         picked: &[&PreparedCase],
-        device: &Device<Train>,
-    ) -> BranchRun<Train, impl Optimizer<DsanBranch<Train>, Train>> {
-        let model = seeded_model::<Train>(&config.model, config.seed, device).unwrap();
+        device: &B::Device,
+    ) -> BranchRun<B, impl Optimizer<DsanBranch<B>, B>> {
+        let model = seeded_model::<B>(&config.model, config.seed, device).unwrap();
         let labels: Vec<usize> = picked.iter().map(|c| c.label).collect();
         let bands = vec![SizeBand::Small; picked.len()];
         BranchRun {
             name: "uniform",
             branch: model.uniform,
-            optim: AdamConfig::new().init::<Train, DsanBranch<Train>>(),
+            optim: AdamConfig::new().init::<B, DsanBranch<B>>(),
             sampler: CaseSampler::new(Sampling::Uniform, &labels, &bands).unwrap(),
         }
     }
 
-    /// `steps` optimiser steps on the batch of all of `picked`; each step's loss.
-    fn fixed_batch_steps<O: Optimizer<DsanBranch<Train>, Train>>(
-        run: &mut BranchRun<Train, O>,
+    /// `steps` optimiser steps on `device` on the batch of all of `picked`;
+    /// each step's loss.
+    fn fixed_batch_steps<B: AutodiffBackend, O: Optimizer<DsanBranch<B>, B>>(
+        run: &mut BranchRun<B, O>,
         picked: &[&PreparedCase],
         config: &TrainConfig,
         rng: &mut StdRng,
         steps: usize,
+        device: &B::Device,
     ) -> Vec<f64> {
-        let device = Default::default();
         let loss = DsanLossConfig::new();
         (0..steps)
             .map(|_| {
                 let mut sums = LossSums::default();
-                let batch = make_batch::<Train>(picked, config, rng, &device);
+                let batch = make_batch::<B>(picked, config, rng, device);
                 run.step(
                     vec![batch],
-                    &device,
+                    device,
                     config.learning_rate,
                     config,
                     &loss,
@@ -465,13 +466,14 @@ mod tests {
         let data = cases(&config);
         let picked: Vec<&PreparedCase> = data.iter().collect();
         let device = Default::default();
-        let mut run = uniform_run(&config, &picked, &device);
+        let mut run = uniform_run::<Train>(&config, &picked, &device);
         let totals = fixed_batch_steps(
             &mut run,
             &picked,
             &config,
             &mut StdRng::seed_from_u64(0),
             12,
+            &device,
         );
         let first = totals[0];
         let last = totals[totals.len() - 3..].iter().sum::<f64>() / 3.0;
@@ -489,9 +491,9 @@ mod tests {
         let data = cases(&config);
         let picked: Vec<&PreparedCase> = data.iter().collect();
         let device = Default::default();
-        let mut run = uniform_run(&config, &picked, &device);
+        let mut run = uniform_run::<Train>(&config, &picked, &device);
         let mut rng = StdRng::seed_from_u64(0);
-        fixed_batch_steps(&mut run, &picked, &config, &mut rng, 3);
+        fixed_batch_steps(&mut run, &picked, &config, &mut rng, 3, &device);
         let probe = make_batch::<Train>(&picked, &config, &mut rng, &device);
         let logits = |run: &BranchRun<Train, _>, training: bool| -> Vec<f32> {
             let logits = if training {
@@ -539,36 +541,13 @@ mod tests {
             picked: &[&PreparedCase],
             device: &B::Device,
         ) -> Vec<f64> {
-            let model = seeded_model::<B>(&config.model, 9, device).unwrap();
-            let mut run = BranchRun {
-                name: "uniform",
-                branch: model.uniform,
-                optim: AdamConfig::new().init::<B, DsanBranch<B>>(),
-                sampler: CaseSampler::new(Sampling::Uniform, &[0, 1], &[SizeBand::Small; 2])
-                    .unwrap(),
-            };
-            let loss = DsanLossConfig::new();
-            (0..2)
-                .map(|_| {
-                    let mut sums = LossSums::default();
-                    let batch =
-                        make_batch::<B>(picked, config, &mut StdRng::seed_from_u64(1), device);
-                    run.step(
-                        vec![batch],
-                        device,
-                        config.learning_rate,
-                        config,
-                        &loss,
-                        &mut sums,
-                    )
-                    .unwrap();
-                    sums.total
-                })
-                .collect()
+            let mut run = uniform_run::<B>(config, picked, device);
+            let mut rng = StdRng::seed_from_u64(1);
+            fixed_batch_steps(&mut run, picked, config, &mut rng, 2, device)
         }
         let config = TrainConfig {
             model: DsanConfig::web_default(),
-            ..tiny_config(2, 1e-3, 5)
+            ..tiny_config(2, 1e-3, 9)
         };
         let data = cases(&config);
         let picked = [&data[0], &data[1]];
