@@ -242,10 +242,8 @@ fn hostile_model_files_are_refused_before_anything_is_allocated() {
         huge.extend((1u64 << 40).to_be_bytes());
     }
     let hostile = [&bytes[..at], &huge, &bytes[at + stem.len()..]].concat();
-    let mut hostile_card = card.clone();
-    hostile_card.weights.bytes = hostile.len() as u64;
-    hostile_card.weights.sha256 = dsan_ct::weights::sha256_hex(&hostile);
-    let err = load_weights::<B>(&hostile_card, &hostile, &Default::default()).unwrap_err();
+    let err =
+        load_weights::<B>(&declaring(&card, &hostile), &hostile, &Default::default()).unwrap_err();
     assert!(matches!(err, WeightsError::Decode { .. }), "{err}");
     assert!(
         err.to_string().contains(
