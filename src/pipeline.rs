@@ -1,6 +1,7 @@
 //! One deterministic path from a CT [`Volume`] to a [`Diagnosis`], shared by
 //! the page and `dsan predict`: lung mask, crop and resample, inference with
-//! both branches, and the attention mapped back onto the volume's voxels.
+//! both branches, and the attention, read on the volume's voxels plane by
+//! plane where it is shown.
 //!
 //! [`diagnose`] is async and never blocks on the GPU (WebGPU reads are
 //! awaited); a [`ProgressSink`] hears about every stage and may yield to the
@@ -29,7 +30,7 @@ pub enum Stage {
     Resample,
     /// Both branches of the network.
     Inference,
-    /// Attention maps onto the volume's grid.
+    /// The ensemble's attention over the lungs, and the lung region.
     Attention,
 }
 
@@ -138,9 +139,6 @@ pub struct Diagnosis {
     pub summary: DiagnosisSummary,
     /// The lung mask on the volume's grid.
     pub lung_mask: Mask,
-    /// Attention of the predicted class on the volume's grid, `value / 255`
-    /// in `[0, 1]`, 0 outside the crop box.
-    pub attention: BranchMaps<u8>,
     /// The lung mask grown by [`LUNG_REGION_MARGIN_MM`]: where the overlay
     /// shows attention by default. Spread from a coarse feature grid, the
     /// map also covers the chest wall and the crop's edges, which a reader
@@ -149,6 +147,33 @@ pub struct Diagnosis {
 }
 
 impl Diagnosis {
+    /// `map` (one of [`DiagnosisSummary::feature_attention`]'s) on the voxels
+    /// of image `index` of `plane` through the CT, in
+    /// [`render::Plane::image_size`] order, `value * 255` (see
+    /// [`crate::preprocess::CropSampler::at`]); `None` when `index` is
+    /// outside the CT. Only the plane shown is computed, never the whole
+    /// volume of a map.
+    pub fn attention_plane(
+        &self,
+        map: &[f32],
+        plane: render::Plane,
+        index: usize,
+    ) -> Option<Vec<u8>> {
+        let mapping = &self.summary.mapping;
+        let sampler = mapping.sampler(self.summary.feature_grid);
+        render::plane_values(mapping.volume_dims, plane, index, |voxel| {
+            sampler.at(map, voxel)
+        })
+    }
+
+    /// `map` (as for [`Diagnosis::attention_plane`]) at every voxel of the
+    /// CT, for writing it out as a volume.
+    pub fn attention_volume(&self, map: &[f32]) -> Vec<u8> {
+        self.summary
+            .mapping
+            .map_to_volume(map, self.summary.feature_grid)
+    }
+
     /// Axial slice `k` of `volume` (the CT this diagnosis is of) in the lung
     /// window, with the ensemble attention inside [`Diagnosis::lung_region`]
     /// and the lung outline: the overlay of the page's report and of
@@ -159,8 +184,9 @@ impl Diagnosis {
         let slice = k * rows * columns..(k + 1) * rows * columns;
         let outline =
             render::mask_outline(self.lung_mask.data().get(slice.clone())?, rows, columns);
+        let ensemble = &self.summary.feature_attention.ensemble;
         let attention = render::masked(
-            self.attention.ensemble.get(slice.clone())?,
+            &self.attention_plane(ensemble, render::Plane::Axial, k)?,
             self.lung_region.data().get(slice)?,
         );
         render::blend_attention(
@@ -208,6 +234,25 @@ pub struct DiagnosisSummary {
     pub feature_attention: BranchMaps<f32>,
     /// Time per stage.
     pub timings: Vec<StageTiming>,
+}
+
+impl DiagnosisSummary {
+    /// Whether the attention maps fit a CT of `dims`: the mapping is of such
+    /// a CT, its crop box lies inside it, and every map holds one value per
+    /// cell of a non-empty feature grid. A summary that travelled between
+    /// threads is checked so before its maps are read.
+    pub fn maps_fit(&self, dims: [usize; 3]) -> bool {
+        let mapping = &self.mapping;
+        let cells: usize = self.feature_grid.iter().product();
+        let maps = &self.feature_attention;
+        mapping.volume_dims == dims
+            && (0..3)
+                .all(|a| mapping.crop.lo[a] <= mapping.crop.hi[a] && mapping.crop.hi[a] < dims[a])
+            && cells > 0
+            && [&maps.ensemble, &maps.uniform, &maps.balanced]
+                .iter()
+                .all(|m| m.len() == cells)
+    }
 }
 
 /// The index of the COVID-19 class in `classes`: the name containing "covid"
@@ -271,22 +316,21 @@ pub async fn diagnose<B: Backend>(
         .zip(&balanced)
         .map(|(u, b)| (u + b) / 2.0)
         .collect();
-    let to_volume = |maps: &[f32]| input.mapping.map_to_volume(maps, outputs.grid);
-    let attention = BranchMaps {
-        ensemble: to_volume(&ensemble),
-        uniform: to_volume(&uniform),
-        balanced: to_volume(&balanced),
-    };
     let high = (decision.high_attention.clamp(0.0, 1.0) * 255.0).round() as u8;
     let lung_voxels = lungs.mask.count();
-    let high_voxels = lungs
-        .mask
-        .data()
-        .iter()
-        .zip(&attention.ensemble)
-        .filter(|&(&m, &a)| m != 0 && a >= high)
-        .count();
-    let lung_region = lungs.mask.grown(LUNG_REGION_MARGIN_MM);
+    let sampler = input.mapping.sampler(outputs.grid);
+    let [slices, rows, columns] = volume.dims();
+    let lung = lungs.mask.data();
+    let mut high_voxels = 0usize;
+    for k in 0..slices {
+        for j in 0..rows {
+            let row = (k * rows + j) * columns;
+            high_voxels += (0..columns)
+                .filter(|&i| lung[row + i] != 0 && sampler.at(&ensemble, [k, j, i]) >= high)
+                .count();
+        }
+    }
+    let lung_region = lungs.grown(LUNG_REGION_MARGIN_MM);
     clock.finish(&mut timings);
     let summary = DiagnosisSummary {
         classes: card.classes.clone(),
@@ -313,7 +357,6 @@ pub async fn diagnose<B: Backend>(
     Ok(Diagnosis {
         summary,
         lung_mask: lungs.mask,
-        attention,
         lung_region,
     })
 }

@@ -226,22 +226,34 @@ pub fn masked(values: &[u8], region: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// Image `index` of `plane` from a byte volume of `dims` (an attention map or
-/// a mask on the CT grid), in [`Plane::image_size`] order; `None` when
-/// `index` is outside the volume or `data` does not hold `dims`.
+/// Image `index` of `plane` from a byte volume of `dims` (a mask on the CT
+/// grid), in [`Plane::image_size`] order; `None` when `index` is outside the
+/// volume or `data` does not hold `dims`.
 pub fn plane_bytes(data: &[u8], dims: [usize; 3], plane: Plane, index: usize) -> Option<Vec<u8>> {
     let [d, h, w] = dims;
-    if index >= plane.count(dims) || data.len() != d * h * w {
+    if data.len() != d * h * w {
+        return None;
+    }
+    plane_values(dims, plane, index, |[k, j, i]| data[(k * h + j) * w + i])
+}
+
+/// Image `index` of `plane` through a volume of `dims`, each pixel the value
+/// `at` gives for its voxel (an attention map read at the plane's voxels
+/// only), in [`Plane::image_size`] order; `None` when `index` is outside.
+pub fn plane_values(
+    dims: [usize; 3],
+    plane: Plane,
+    index: usize,
+    at: impl Fn([usize; 3]) -> u8,
+) -> Option<Vec<u8>> {
+    if index >= plane.count(dims) {
         return None;
     }
     let [width, height] = plane.image_size(dims);
     Some(
         (0..height)
             .flat_map(|y| (0..width).map(move |x| (x, y)))
-            .map(|(x, y)| {
-                let [k, j, i] = plane.voxel(dims, index, x, y);
-                data[(k * h + j) * w + i]
-            })
+            .map(|(x, y)| at(plane.voxel(dims, index, x, y)))
             .collect(),
     )
 }

@@ -14,6 +14,7 @@ use dsan_ct::pipeline::{
 };
 use dsan_ct::preprocess::PreprocessError;
 use dsan_ct::probe::seeded_card;
+use dsan_ct::render::{Plane, plane_bytes};
 use dsan_ct::volume::Volume;
 use dsan_ct::weights::load_weights;
 
@@ -97,19 +98,50 @@ fn a_phantom_is_diagnosed_with_every_output_in_range() {
         assert!(maps.iter().all(|v| (0.0..=1.0).contains(v)));
     }
     let voxels = phantom.volume.voxels().len();
-    assert_eq!(diagnosis.attention.ensemble.len(), voxels);
-    assert_eq!(diagnosis.attention.uniform.len(), voxels);
-    assert_eq!(
-        diagnosis.attention.ensemble[0], 0,
-        "corner is outside the crop box"
+    let ensemble = diagnosis.attention_volume(&s.feature_attention.ensemble);
+    assert_eq!(ensemble.len(), voxels);
+    assert_eq!(ensemble[0], 0, "corner is outside the crop box");
+    // Each plane the viewer draws is that plane of the whole map, exactly.
+    let dims = phantom.volume.dims();
+    for (map, values) in [
+        (&ensemble, &s.feature_attention.ensemble),
+        (
+            &diagnosis.attention_volume(&s.feature_attention.balanced),
+            &s.feature_attention.balanced,
+        ),
+    ] {
+        for plane in [Plane::Axial, Plane::Coronal, Plane::Sagittal] {
+            for index in [0, plane.count(dims) / 2, plane.count(dims) - 1] {
+                assert_eq!(
+                    diagnosis.attention_plane(values, plane, index),
+                    plane_bytes(map, dims, plane, index),
+                    "{plane:?} {index}"
+                );
+            }
+            assert_eq!(
+                diagnosis.attention_plane(values, plane, plane.count(dims)),
+                None
+            );
+        }
+    }
+    assert!(s.maps_fit(dims));
+    assert!(
+        !s.maps_fit([dims[0] + 1, dims[1], dims[2]]),
+        "another CT's dims"
     );
+    let mut short = s.clone();
+    short.feature_attention.uniform.pop();
+    assert!(!short.maps_fit(dims), "a map missing a cell");
+    let mut outside = s.clone();
+    outside.mapping.crop.hi[2] = dims[2];
+    assert!(!outside.maps_fit(dims), "a crop box past the CT");
     let feature_max = s
         .feature_attention
         .ensemble
         .iter()
         .cloned()
         .fold(0.0, f32::max);
-    let volume_max = *diagnosis.attention.ensemble.iter().max().unwrap();
+    let volume_max = *ensemble.iter().max().unwrap();
     assert!(f32::from(volume_max) <= feature_max * 255.0 + 1.0);
     assert!(
         f32::from(volume_max) >= feature_max * 255.0 * 0.5,
@@ -130,7 +162,8 @@ fn a_phantom_is_diagnosed_with_every_output_in_range() {
     ))
     .unwrap();
     assert_eq!(again.summary.probabilities, s.probabilities);
-    assert_eq!(again.attention.ensemble, diagnosis.attention.ensemble);
+    assert_eq!(again.summary.feature_attention, s.feature_attention);
+    assert_eq!(again.lung_region, diagnosis.lung_region);
 }
 
 #[test]

@@ -147,6 +147,51 @@ fn ground_glass_and_a_collapsed_lung_are_kept() {
 }
 
 #[test]
+fn the_lung_region_grown_on_the_working_grid_follows_the_exact_one() {
+    // 0.7 mm pixels and 2 mm slices: a working grid of 3 x 3 pixels per voxel.
+    let phantom = chest_phantom(&PhantomConfig {
+        dims: [120, 512, 512],
+        spacing: [2.0, 0.7, 0.7],
+        lesions: vec![subpleural_consolidation()],
+        ..PhantomConfig::default()
+    });
+    let lungs = segment_lungs(&phantom.volume, &LungMaskConfig::default()).unwrap();
+    let margin = 5.0;
+    let region = lungs.grown(margin);
+    assert_eq!(
+        coverage(&region, &lungs.mask),
+        1.0,
+        "the region holds the lungs"
+    );
+    // Within one working voxel's diagonal of the region grown voxel by voxel.
+    let diagonal = (2.0f64.powi(2) + 2.0 * 2.1f64.powi(2)).sqrt() + 1e-6;
+    let inner = lungs.mask.grown(margin - diagonal);
+    let outer = lungs.mask.grown(margin + diagonal);
+    assert_eq!(
+        coverage(&region, &inner),
+        1.0,
+        "the region holds the lungs grown by less"
+    );
+    assert_eq!(
+        coverage(&outer, &region),
+        1.0,
+        "the lungs grown by more hold the region"
+    );
+    let exact = lungs.mask.grown(margin);
+    let dice = region.dice(&exact).unwrap();
+    println!(
+        "lung region: {} voxels, grown on the CT's grid {}, Dice {dice:.4}",
+        region.count(),
+        exact.count()
+    );
+    assert!(
+        region.count() > lungs.mask.count() * 21 / 20,
+        "the region grows the lungs"
+    );
+    assert!(dice > 0.98, "Dice {dice}");
+}
+
+#[test]
 fn bad_volumes_give_clear_errors() {
     let axial = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
     let volume = |fill: f32, dims: [usize; 3]| {

@@ -15,10 +15,11 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::compute::{Backend, Compute};
-use super::job::{Job, ModelChoice};
+use super::job::{Finished, Job, ModelChoice};
 use super::models::Models;
-use super::result::{DiagnosisReport, DiagnosisView};
+use super::result::{DiagnosisReport, DiagnosisView, MIB, Memory};
 use super::self_check::{Preset, SELF_CHECK_SEED};
+use super::wasm_memory_bytes;
 use super::worker_client::{Cancel, JobError, run_job};
 use crate::pipeline::{Diagnosis, Stage};
 use crate::volume::Volume;
@@ -57,13 +58,21 @@ async fn diagnose_in_worker(
         }
         outcome => outcome,
     };
-    let (diagnosis, model) = outcome?;
+    let Finished {
+        diagnosis,
+        model,
+        worker_memory_bytes,
+    } = outcome?;
     let report = DiagnosisReport {
         backend: job.backend.label(),
         fallback,
         model,
         caveat: caveat(&job.model),
         diagnosis: diagnosis.summary.clone(),
+        memory_mib: Memory {
+            page: wasm_memory_bytes() / MIB,
+            worker: worker_memory_bytes / MIB,
+        },
     };
     Ok((report, diagnosis))
 }

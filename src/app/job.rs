@@ -14,7 +14,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use super::compute::Backend;
 use super::self_check::{Preset, SelfCheckReport};
 use crate::model::DsanConfig;
-use crate::pipeline::{BranchMaps, Diagnosis, DiagnosisSummary};
+use crate::pipeline::{Diagnosis, DiagnosisSummary};
 use crate::preprocess::Mask;
 use crate::volume::Volume;
 use crate::weights::ModelCard;
@@ -97,13 +97,8 @@ pub enum Reply {
     ModelChecked(usize),
     /// What a [`Request::SelfCheck`] measured.
     SelfChecked(Box<SelfCheckReport>),
-    /// The diagnosis, and the name of the model that made it.
-    Done {
-        /// The diagnosis.
-        diagnosis: Box<Diagnosis>,
-        /// The model card's name.
-        model: String,
-    },
+    /// The diagnosis.
+    Done(Box<Finished>),
     /// No diagnosis; `backend` tells whether the backend failed (worth a
     /// retry on the CPU) rather than the input.
     Failed {
@@ -112,6 +107,18 @@ pub enum Reply {
         /// The backend failed.
         backend: bool,
     },
+}
+
+/// A diagnosis as the worker sends it.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The diagnosis.
+    pub diagnosis: Diagnosis,
+    /// The model card's name.
+    pub model: String,
+    /// The worker's WebAssembly memory when it finished, bytes: the peak of
+    /// its heap during the job.
+    pub worker_memory_bytes: f64,
 }
 
 /// Why a message could not be read.
@@ -238,9 +245,6 @@ impl Task {
     }
 }
 
-/// The three maps' keys in a message.
-const MAPS: [&str; 3] = ["ensemble", "uniform", "balanced"];
-
 impl Reply {
     /// A failure of the input or the model (not of the backend).
     pub fn refused(message: impl ToString) -> Self {
@@ -273,21 +277,23 @@ impl Reply {
                 set(&object, "message", &message.into());
                 set(&object, "backend", &(*backend).into());
             }
-            Self::Done { diagnosis, model } => {
+            Self::Done(finished) => {
+                let Finished {
+                    diagnosis,
+                    model,
+                    worker_memory_bytes,
+                } = &**finished;
                 set(&object, "kind", &"done".into());
                 set(&object, "model", &model.into());
+                set(&object, "memory", &(*worker_memory_bytes).into());
                 set(
                     &object,
                     "summary",
                     &serde_json::to_string(&diagnosis.summary)?.into(),
                 );
-                let maps = &diagnosis.attention;
-                let arrays: [(&str, &[u8]); 5] = [
+                let arrays = [
                     ("mask", diagnosis.lung_mask.data()),
                     ("region", diagnosis.lung_region.data()),
-                    (MAPS[0], &maps.ensemble),
-                    (MAPS[1], &maps.uniform),
-                    (MAPS[2], &maps.balanced),
                 ];
                 for (key, data) in arrays {
                     let array = Uint8Array::from(data);
@@ -334,6 +340,9 @@ impl Reply {
             "done" => {
                 let volume = request.volume().ok_or(MessageError::Field("volume"))?;
                 let summary: DiagnosisSummary = serde_json::from_str(&text(value, "summary")?)?;
+                if !summary.maps_fit(volume.dims()) {
+                    return Err(MessageError::Field("summary"));
+                }
                 let voxels = volume.voxels().len();
                 let sized = |key: &'static str| {
                     bytes(value, key).and_then(|data| {
@@ -346,21 +355,17 @@ impl Reply {
                     sized(key).map(|data| Mask::from_data(volume.dims(), volume.spacing(), data))
                 };
                 let (lung_mask, lung_region) = (mask("mask")?, mask("region")?);
-                let [ensemble, uniform, balanced] = MAPS;
-                let attention = BranchMaps {
-                    ensemble: sized(ensemble)?,
-                    uniform: sized(uniform)?,
-                    balanced: sized(balanced)?,
-                };
-                Ok(Self::Done {
-                    diagnosis: Box::new(Diagnosis {
+                Ok(Self::Done(Box::new(Finished {
+                    diagnosis: Diagnosis {
                         summary,
                         lung_mask,
-                        attention,
                         lung_region,
-                    }),
+                    },
                     model: text(value, "model")?,
-                })
+                    worker_memory_bytes: get(value, "memory")?
+                        .as_f64()
+                        .ok_or(MessageError::Field("memory"))?,
+                })))
             }
             _ => Err(MessageError::Field("kind")),
         }

@@ -103,6 +103,18 @@ async fn fetch_bytes(path: &str) -> Result<Vec<u8>, String> {
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
+/// Bytes of WebAssembly memory of whichever global scope runs this (the page
+/// or the worker): the high-water mark of its heap, as wasm memory grows and
+/// never shrinks.
+fn wasm_memory_bytes() -> f64 {
+    use wasm_bindgen::JsCast;
+    wasm_bindgen::memory()
+        .unchecked_into::<js_sys::WebAssembly::Memory>()
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length() as f64
+}
+
 /// Milliseconds since the page or worker started (`performance.now()` of
 /// whichever global scope runs this).
 fn now_ms() -> f64 {

@@ -289,18 +289,18 @@ fn plane_image(
         return Some(rgba);
     };
     let [width, height] = plane.image_size(dims);
-    let maps = &diagnosis.attention;
+    let maps = &diagnosis.summary.feature_attention;
     let map = match overlay.map {
         Map::Ensemble => &maps.ensemble,
         Map::Uniform => &maps.uniform,
         Map::Balanced => &maps.balanced,
     };
     let bytes = |data: &[u8]| plane_bytes(data, dims, plane, index);
+    let map = diagnosis.attention_plane(map, plane, index);
     let attention = if overlay.whole_map {
-        bytes(map)
+        map
     } else {
-        bytes(map)
-            .zip(bytes(diagnosis.lung_region.data()))
+        map.zip(bytes(diagnosis.lung_region.data()))
             .map(|(attention, region)| masked(&attention, &region))
     };
     let outline = overlay

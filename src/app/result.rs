@@ -29,7 +29,23 @@ pub struct DiagnosisReport {
     pub caveat: Option<String>,
     /// The pipeline's figures.
     pub diagnosis: DiagnosisSummary,
+    /// The WebAssembly memory of the page and of the worker when the result
+    /// came.
+    pub memory_mib: Memory,
 }
+
+/// WebAssembly memory, MiB: the high-water mark of a heap (wasm memory grows
+/// and never shrinks).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Memory {
+    /// The page's.
+    pub page: f64,
+    /// The compute worker's, at the end of the job.
+    pub worker: f64,
+}
+
+/// Bytes per MiB.
+pub const MIB: f64 = 1_048_576.0;
 
 /// Width of the report picture and of its CT image, pixels.
 const REPORT_WIDTH: u32 = 1024;

@@ -15,8 +15,9 @@ use wasm_bindgen::prelude::Closure;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use super::compute::Backend;
-use super::job::{Job, ModelChoice, Reply, Task};
+use super::job::{Finished, Job, ModelChoice, Reply, Task};
 use super::self_check::{Preset, SELF_CHECK_SEED, measure};
+use super::wasm_memory_bytes;
 use crate::CpuBackend;
 use crate::pipeline::{DecisionConfig, Diagnosis, DiagnosisError, ProgressSink, Stage, diagnose};
 use crate::probe::seeded_card;
@@ -120,10 +121,11 @@ async fn run(job: Job) -> Reply {
         Backend::Cpu => run_on::<CpuBackend>(job).await,
     };
     match outcome {
-        Ok((diagnosis, model)) => Reply::Done {
-            diagnosis: Box::new(diagnosis),
+        Ok((diagnosis, model)) => Reply::Done(Box::new(Finished {
+            diagnosis,
             model,
-        },
+            worker_memory_bytes: wasm_memory_bytes(),
+        })),
         Err(Failure::Diagnosis(e)) => Reply::Failed {
             backend: matches!(e, DiagnosisError::Backend { .. }),
             message: e.to_string(),

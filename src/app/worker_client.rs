@@ -14,9 +14,8 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 
 use super::compute::Backend;
-use super::job::{Job, Reply, Request};
+use super::job::{Finished, Job, Reply, Request};
 use super::self_check::{Preset, SelfCheckReport};
-use crate::pipeline::Diagnosis;
 use crate::weights::ModelCard;
 
 /// The worker's loader script, as Trunk names it (`data-loader-shim`).
@@ -80,15 +79,14 @@ impl Cancel {
 }
 
 /// Runs `job` in a new worker; `on_stage` hears each stage's label as it
-/// starts, and `cancel` can end it early. Returns the diagnosis and the
-/// model's name.
+/// starts, and `cancel` can end it early.
 pub async fn run_job(
     job: &Job,
     on_stage: impl FnMut(String) + 'static,
     cancel: &Cancel,
-) -> Result<(Diagnosis, String), JobError> {
+) -> Result<Finished, JobError> {
     match run(Request::Diagnose(job), on_stage, cancel).await? {
-        Reply::Done { diagnosis, model } => Ok((*diagnosis, model)),
+        Reply::Done(finished) => Ok(*finished),
         _ => Err(out_of_turn()),
     }
 }

@@ -107,6 +107,27 @@ pub struct LungSegmentation {
     pub components: usize,
     /// Volume of the airways removed, mL.
     pub airways_ml: f64,
+    /// The mask on the working grid it was made on.
+    working: Mask,
+    /// Voxels of the volume per working voxel along each axis.
+    factors: [usize; 3],
+}
+
+impl LungSegmentation {
+    /// The lungs grown by `margin_mm`, on the volume's grid: grown on the
+    /// ~2 mm working grid the mask was made on (a distance transform over a
+    /// grid 10-30 times smaller than the CT's), then mapped back to the CT as
+    /// the mask was. It holds the mask, and it lies within one working voxel
+    /// of the mask grown on the CT's own grid.
+    pub fn grown(&self, margin_mm: f64) -> Mask {
+        let grown = self.working.grown(margin_mm);
+        let dims = self.mask.dims();
+        Mask::from_data(
+            dims,
+            self.mask.spacing(),
+            upsample_nearest(grown.data(), grown.dims(), self.factors, dims),
+        )
+    }
 }
 
 /// The working grid: block-averaged HU and its geometry.
@@ -174,6 +195,8 @@ pub fn segment_lungs(
         mask,
         components,
         airways_ml: airways as f64 * work.voxel_ml(),
+        working: Mask::from_data(dims, work.spacing, lungs),
+        factors,
     })
 }
 

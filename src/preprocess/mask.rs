@@ -90,12 +90,15 @@ impl Mask {
         let [_, h, w] = self.dims;
         let mut lo = [usize::MAX; 3];
         let mut hi = [0; 3];
-        for (index, _) in self.data.iter().enumerate().filter(|(_, v)| **v != 0) {
-            let p = [index / (h * w), (index / w) % h, index % w];
-            for a in 0..3 {
-                lo[a] = lo[a].min(p[a]);
-                hi[a] = hi[a].max(p[a]);
-            }
+        // Row by row: only a row's first and last voxel inside count.
+        for (r, row) in self.data.chunks_exact(w).enumerate() {
+            let Some(first) = row.iter().position(|&v| v != 0) else {
+                continue;
+            };
+            let last = row.iter().rposition(|&v| v != 0).unwrap_or(first);
+            let (k, j) = (r / h, r % h);
+            lo = [lo[0].min(k), lo[1].min(j), lo[2].min(first)];
+            hi = [hi[0].max(k), hi[1].max(j), hi[2].max(last)];
         }
         (lo[0] != usize::MAX).then_some([lo, hi])
     }
@@ -174,6 +177,19 @@ mod tests {
         });
         assert!((a.dice(&b).unwrap() - 2.0 * 2.0 / 8.0).abs() < 1e-12);
         assert_eq!(Mask::empty([1, 1, 1], [1.0; 3]).bounds(), None);
+        // Scattered voxels: the bounds of every voxel inside, taken one by one.
+        let dims = [5, 7, 9];
+        let scattered = Mask::from_fn(dims, [1.0; 3], |k, j, i| {
+            k >= 1 && j >= 2 && (k * 31 + j * 17 + i * 7) % 23 == 3
+        });
+        let inside: Vec<[usize; 3]> = (0..dims.iter().product::<usize>())
+            .filter(|&x| scattered.data()[x] != 0)
+            .map(|x| [x / 63, x / 9 % 7, x % 9])
+            .collect();
+        let lo = std::array::from_fn(|a| inside.iter().map(|p| p[a]).min().unwrap());
+        let hi = std::array::from_fn(|a| inside.iter().map(|p| p[a]).max().unwrap());
+        assert_eq!(scattered.bounds(), Some([lo, hi]));
+        assert_ne!(lo, [0, 0, 0], "a case that does not start at the corner");
         assert_eq!(a.dice(&Mask::empty([1, 1, 1], [1.0; 3])), None);
     }
 

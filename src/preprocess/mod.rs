@@ -19,7 +19,7 @@ mod targets;
 pub use input::{ModelInput, prepare_input};
 pub use lungs::{LungMaskConfig, LungSegmentation, segment_lungs};
 pub use mask::Mask;
-pub use resample::{CropBox, GridMapping};
+pub use resample::{CropBox, CropSampler, GridMapping};
 pub use targets::{area_mean, mask_on_model_grid};
 
 /// Why a volume cannot be turned into a model input.

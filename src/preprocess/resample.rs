@@ -89,42 +89,70 @@ impl GridMapping {
     }
 
     /// A map on a grid `source` (the model grid or the coarser feature grid,
-    /// laid over the same crop box) sampled trilinearly at every voxel of the
-    /// volume and quantised to `u8` (`value * 255`, values clamped to `[0, 1]`);
-    /// 0 outside the crop box.
+    /// laid over the same crop box) sampled at every voxel of the volume
+    /// (see [`CropSampler::at`]).
     pub fn map_to_volume(&self, values: &[f32], source: [usize; 3]) -> Vec<u8> {
+        let sampler = self.sampler(source);
         let [d, h, w] = self.volume_dims;
-        let [_, sh, sw] = source;
-        let lo = self.crop.lo;
+        (0..d)
+            .flat_map(|k| (0..h).flat_map(move |j| (0..w).map(move |i| [k, j, i])))
+            .map(|voxel| sampler.at(values, voxel))
+            .collect()
+    }
+
+    /// Reads maps on grid `source` (laid over the crop box) at single voxels,
+    /// so a viewer can draw one plane of a map without the whole volume of it.
+    pub fn sampler(&self, source: [usize; 3]) -> CropSampler {
         let size = self.crop.size();
-        // For every volume index on each axis: the two source cells and the weight of the second.
-        let axes: [Vec<(usize, usize, f32)>; 3] = std::array::from_fn(|a| {
-            (0..size[a])
-                .map(|x| {
-                    let c = (x as f64 + 0.5) * source[a] as f64 / size[a] as f64 - 0.5;
-                    lerp_weights(c, source[a])
-                })
-                .collect()
-        });
-        let mut out = vec![0u8; d * h * w];
-        let mut plane = vec![0f32; sh * sw];
-        let mut line = vec![0f32; sw];
-        for (dk, &(k0, k1, tk)) in axes[0].iter().enumerate() {
-            for (p, value) in plane.iter_mut().enumerate() {
-                *value = values[k0 * sh * sw + p] * (1.0 - tk) + values[k1 * sh * sw + p] * tk;
-            }
-            for (dj, &(j0, j1, tj)) in axes[1].iter().enumerate() {
-                for (x, value) in line.iter_mut().enumerate() {
-                    *value = plane[j0 * sw + x] * (1.0 - tj) + plane[j1 * sw + x] * tj;
-                }
-                let row = ((lo[0] + dk) * h + lo[1] + dj) * w + lo[2];
-                for (slot, &(i0, i1, ti)) in out[row..row + size[2]].iter_mut().zip(&axes[2]) {
-                    let v = line[i0] * (1.0 - ti) + line[i1] * ti;
-                    *slot = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-                }
-            }
+        CropSampler {
+            lo: self.crop.lo,
+            source,
+            // For every voxel of the box on each axis: the two source cells
+            // and the weight of the second.
+            axes: std::array::from_fn(|a| {
+                (0..size[a])
+                    .map(|x| {
+                        let c = (x as f64 + 0.5) * source[a] as f64 / size[a] as f64 - 0.5;
+                        lerp_weights(c, source[a])
+                    })
+                    .collect()
+            }),
         }
-        out
+    }
+}
+
+/// Trilinear reads of a map laid over a [`GridMapping`]'s crop box, made by
+/// [`GridMapping::sampler`].
+#[derive(Debug, Clone)]
+pub struct CropSampler {
+    lo: [usize; 3],
+    source: [usize; 3],
+    axes: [Vec<(usize, usize, f32)>; 3],
+}
+
+impl CropSampler {
+    /// The map `values` (on the sampler's source grid) at volume voxel
+    /// `[k, j, i]`, interpolated trilinearly and quantised to `u8`
+    /// (`value * 255`, values clamped to `[0, 1]`); 0 outside the crop box.
+    pub fn at(&self, values: &[f32], voxel: [usize; 3]) -> u8 {
+        let Some([(k0, k1, tk), (j0, j1, tj), (i0, i1, ti)]) = self.weights(voxel) else {
+            return 0;
+        };
+        let [_, sh, sw] = self.source;
+        let cell = |k: usize, j: usize, i: usize| values[(k * sh + j) * sw + i];
+        let plane = |j: usize, i: usize| cell(k0, j, i) * (1.0 - tk) + cell(k1, j, i) * tk;
+        let line = |i: usize| plane(j0, i) * (1.0 - tj) + plane(j1, i) * tj;
+        let v = line(i0) * (1.0 - ti) + line(i1) * ti;
+        (v.clamp(0.0, 1.0) * 255.0).round() as u8
+    }
+
+    /// The interpolation weights on each axis at `voxel`; None outside the box.
+    fn weights(&self, voxel: [usize; 3]) -> Option<[(usize, usize, f32); 3]> {
+        let weight = |a: usize| {
+            let offset = voxel[a].checked_sub(self.lo[a])?;
+            self.axes[a].get(offset).copied()
+        };
+        Some([weight(0)?, weight(1)?, weight(2)?])
     }
 }
 

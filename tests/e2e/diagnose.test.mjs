@@ -105,6 +105,8 @@ for (const webgpu of [true, false]) {
       const timings = ours.timings.map((t) => `${t.stage} ${t.ms.toFixed(0)} ms`).join(', ');
       console.log(`# bench: diagnose cap001 (42 x 512 x 512) on ${backend}: ${Date.now() - started} ms in all; ${timings}`);
       console.log(`# bench: longest pause of the page's thread during it: ${pause.toFixed(0)} ms`);
+      const memory = report.memory_mib;
+      console.log(`# bench: WebAssembly memory after it: page ${memory.page.toFixed(0)} MiB, worker ${memory.worker.toFixed(0)} MiB`);
       // The inference alone takes seconds; on the page's thread it froze the page that long.
       assert.ok(pause < 1000, `the page paused ${pause} ms`);
       assertSameProbabilities(ours);

@@ -115,17 +115,17 @@ fn write_outputs(
     write_nifti(
         &path("attention.nii.gz"),
         volume,
-        &diagnosis.attention.ensemble,
+        &diagnosis.attention_volume(&diagnosis.summary.feature_attention.ensemble),
     )?;
     write_nifti(
         &path("attention-uniform.nii.gz"),
         volume,
-        &diagnosis.attention.uniform,
+        &diagnosis.attention_volume(&diagnosis.summary.feature_attention.uniform),
     )?;
     write_nifti(
         &path("attention-balanced.nii.gz"),
         volume,
-        &diagnosis.attention.balanced,
+        &diagnosis.attention_volume(&diagnosis.summary.feature_attention.balanced),
     )?;
     write_nifti(
         &path("lung-mask.nii.gz"),
