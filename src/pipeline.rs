@@ -112,15 +112,16 @@ pub enum DiagnosisError {
 /// enough for consolidation against the pleura, short of the chest wall.
 pub const LUNG_REGION_MARGIN_MM: f64 = 5.0;
 
-/// Maps of one kind for the ensemble and each branch.
+/// Attention maps on the feature grid, in `[0, 1]`, for the ensemble and
+/// each branch.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct BranchMaps<T> {
+pub struct BranchMaps {
     /// Mean of the two branches' normalised maps.
-    pub ensemble: Vec<T>,
+    pub ensemble: Vec<f32>,
     /// Branch U (uniform sampling).
-    pub uniform: Vec<T>,
+    pub uniform: Vec<f32>,
     /// Branch B (size-balanced sampling).
-    pub balanced: Vec<T>,
+    pub balanced: Vec<f32>,
 }
 
 /// Time spent in one stage.
@@ -231,7 +232,7 @@ pub struct DiagnosisSummary {
     /// Feature grid `[d, h, w]` of `feature_attention`.
     pub feature_grid: [usize; 3],
     /// Attention of the predicted class on the feature grid, in `[0, 1]`.
-    pub feature_attention: BranchMaps<f32>,
+    pub feature_attention: BranchMaps,
     /// Time per stage.
     pub timings: Vec<StageTiming>,
 }

@@ -2,8 +2,9 @@
 //! one [`Request`]: a diagnosis job (the volume, the model, the backend), the
 //! check of a site's own model, or the self-check of a seeded network. The
 //! worker replies with each stage as it starts, then the result or why there
-//! is none. Small parts travel as JSON; voxels, weights and maps as typed
-//! arrays (the maps' buffers transferred, not copied).
+//! is none. Small parts travel as JSON (the attention maps too: they are on
+//! the feature grid); voxels, weights and the two masks as typed arrays (the
+//! masks' buffers transferred, not copied).
 
 use std::rc::Rc;
 
