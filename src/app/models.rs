@@ -1,6 +1,6 @@
 //! The trained models the page has, and the network a diagnosis runs. The
 //! default one ships in `model-weights/`
-//! (its `models.json` names the card; none yet) and is fetched from this site
+//! (its `models.json` names the card) and is fetched from this site
 //! with its size and SHA-256 checked. "Load your own model": a model card and
 //! its weights file picked together are checked (card format, architecture,
 //! size, SHA-256, tensor layout) in the browser, in the compute worker, before

@@ -1,8 +1,9 @@
 // Benchmark (not a test): page weight and time to interactive on localhost.
 // Usage: node tests/e2e/page-load.bench.mjs [runs]   (after `trunk build --release`)
 // Weight: every file of dist/, raw and gzip -9, grouped as the page itself, the
-// compute worker (fetched at the first diagnosis) and the bundled samples
-// (stored for offline use). Time to interactive: from navigation until the
+// compute worker (fetched at the first diagnosis), the default model's
+// card and weights (model-weights/) and the bundled samples (stored for
+// offline use). Time to interactive: from navigation until the
 // page has chosen its backend and takes files, in a fresh browser context
 // (nothing cached) and on a second visit (served by the service worker), the
 // fastest of `runs` each.
@@ -21,11 +22,17 @@ function files(dir) {
   });
 }
 
-const groups = { page: [0, 0], worker: [0, 0], samples: [0, 0] };
+const groups = { page: [0, 0], worker: [0, 0], model: [0, 0], samples: [0, 0] };
 for (const path of files(DIST)) {
   const name = relative(DIST, path);
   const bytes = readFileSync(path);
-  const group = name.startsWith('samples/') ? 'samples' : name.startsWith('dsan-worker') ? 'worker' : 'page';
+  const group = name.startsWith('samples/')
+    ? 'samples'
+    : name.startsWith('dsan-worker')
+      ? 'worker'
+      : name.startsWith('model-weights/')
+        ? 'model'
+        : 'page';
   const gz = gzipSync(bytes, { level: 9 }).length;
   groups[group][0] += bytes.length;
   groups[group][1] += gz;
@@ -34,8 +41,8 @@ for (const path of files(DIST)) {
 for (const [group, [raw, gz]] of Object.entries(groups)) {
   console.log(`# bench: weight of the ${group}: ${(raw / 1e6).toFixed(2)} MB, ${(gz / 1e6).toFixed(2)} MB gzip`);
 }
-const app = groups.page[1] + groups.worker[1];
-console.log(`# bench: page + worker gzip: ${(app / 1e6).toFixed(2)} MB (target under 15 MB; no weights are bundled yet)`);
+const app = groups.page[1] + groups.worker[1] + groups.model[1];
+console.log(`# bench: page + worker + default model gzip: ${(app / 1e6).toFixed(2)} MB (target under 15 MB)`);
 
 const server = await serveDist(DIST);
 const browser = await launch({ webgpu: false });

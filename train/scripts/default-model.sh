@@ -37,7 +37,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 WORK=${WORK:-$HOME/.cache/dsan-ct/default-model}
 BACKEND=${BACKEND:-libtorch}
-EPOCHS=${EPOCHS:-20}
+EPOCHS=${EPOCHS:-12}
 BATCH=${BATCH:-4}
 LR=${LR:-1e-3}
 PATIENCE=${PATIENCE:-$EPOCHS}
@@ -47,7 +47,7 @@ MASK=${MASK---mask-outside-lungs}
 AUGMENT=${AUGMENT---no-augment}
 # The generator's settings, as recorded in the card: 48 slices of 160 x 160
 # (the bundled samples' size); the samples use seed 2026, outside both sets.
-N_TRAIN=300 SEED_TRAIN=11
+N_TRAIN=600 SEED_TRAIN=11
 N_HELD=200 SEED_HELD=12
 SLICES=48 SIZE=160
 NAME="DSAN-CT web (synthetic phantoms)"
@@ -115,7 +115,8 @@ fi
 if want eval; then
     log "evaluate both runs on the held-out phantoms"
     evaluate run
-    evaluate run-lambda0
+    # The ablation's run, once it has finished (a later call adds it).
+    if [ -f "$WORK/run-lambda0.time" ]; then evaluate run-lambda0; fi
 fi
 if want real; then
     log "real COVID-CT-MD series (out of distribution)"
@@ -123,14 +124,24 @@ if want real; then
     : > "$WORK/real.jsonl"
     for series in "$REAL"/full/*/* "$REAL"/subsampled-every-4th/*/*; do
         "$DSAN" predict "$series" --weights "$card" --backend "$BACKEND" \
-            | python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({"series": sys.argv[1], "diagnosis": d["diagnosis"]}))' "${series#"$REAL"/}" \
+            | python3 -c 'import json,sys; d=json.load(sys.stdin); g=d["diagnosis"]; print(json.dumps({"series": sys.argv[1], "diagnosis": {k: g[k] for k in ["classes", "probabilities", "uniform_probabilities", "balanced_probabilities", "positive_probability", "predicted_class"]}}))' "${series#"$REAL"/}" \
             >> "$WORK/real.jsonl"
     done
     cat "$WORK/real.jsonl"
 fi
 if want export; then
-    log "the ablation table (held-out phantoms; model-weights/ablation.md)"
-    python3 - "$WORK/eval-run/metrics.json" "$WORK/eval-run-lambda0/metrics.json" > "$WORK/ablation.md" <<'PY'
+    # The record of what shipped (not served with the page): train/default-model/.
+    RECORD=train/default-model
+    mkdir -p "$RECORD"
+    evals=("$WORK/eval-run/metrics.json")
+    ablation=()
+    if [ -f "$WORK/eval-run-lambda0/metrics.json" ]; then
+        evals+=("$WORK/eval-run-lambda0/metrics.json")
+        ablation=(--ablation "$WORK/eval-run-lambda0/metrics.json")
+        cp "$WORK/eval-run-lambda0/metrics.json" "$RECORD/eval-ablation.json"
+    fi
+    log "the ablation table (held-out phantoms; $RECORD/ablation.md)"
+    python3 - "${evals[@]}" > "$RECORD/ablation.md" <<'PY'
 import json, sys
 def cell(m, ci, key):
     v = m[key]
@@ -150,7 +161,7 @@ for path, name in zip(sys.argv[1:], ["lambda = 1", "lambda = 0"]):
         s = cell(small[model], (small.get("ci95") or {}).get(model), "sensitivity") if small else "n/a"
         print(f"| {name} | {label} | " + " | ".join(row) + f" | {s} |")
 PY
-    cat "$WORK/ablation.md"
+    cat "$RECORD/ablation.md"
     log "export the default model into model-weights/"
     note=$(python3 - "$WORK/real.jsonl" <<'PY'
 import json, sys
@@ -161,12 +172,13 @@ PY
 )
     rm -f model-weights/*.mpk model-weights/DSAN-CT*.json
     card=$("$DSAN" export --run "$WORK/run" --out model-weights --name "$NAME" --version "$VERSION" \
-        --synthetic --metrics "$WORK/eval-run/metrics.json" \
-        --ablation "$WORK/eval-run-lambda0/metrics.json" --note "$note" --default)
-    cp "$WORK/eval-run/metrics.json" model-weights/held-out-metrics.json
-    cp "$WORK/ablation.md" model-weights/ablation.md
-    cp "$WORK/run/learning-curves.png" model-weights/learning-curves.png
-    cp "$WORK/eval-run/roc.png" model-weights/roc.png
-    cp "$WORK/eval-run/calibration.png" model-weights/calibration.png
+        --synthetic --metrics "$WORK/eval-run/metrics.json" "${ablation[@]}" --note "$note" --default)
+    cp "$WORK/eval-run/metrics.json" "$RECORD/eval-model.json"
+    cp "$WORK/real.jsonl" "$RECORD/real-ct.jsonl"
+    cp "$WORK/run/learning-curves.png" "$RECORD/learning-curves.png"
+    cp "$WORK/run/log.csv" "$RECORD/training-log.csv"
+    cp "$WORK/eval-run/roc.png" "$RECORD/roc.png"
+    cp "$WORK/eval-run/calibration.png" "$RECORD/calibration.png"
+    grep -E 'Maximum resident|Elapsed' "$WORK/run.time" > "$RECORD/training-time.txt"
     echo "$card"
 fi

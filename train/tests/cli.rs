@@ -1054,3 +1054,78 @@ fn several_devices_are_refused_on_the_cpu_backend() {
     assert!(!run.join("best.mpk").exists());
     std::fs::remove_dir_all(&data).unwrap();
 }
+
+/// The shipped default model's record of the held-out phantoms
+/// (`train/default-model/eval-model.json`, what its card's figures come
+/// from) is what this build computes: its first held-out phantoms, made again
+/// with the generator command the card names, get the record's probabilities
+/// from `dsan eval` of the default card on the CPU.
+#[test]
+fn the_default_models_held_out_record_is_what_dsan_eval_gives() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let weights = root.join("model-weights");
+    let index = json_file(&weights.join("models.json"));
+    let card_path = weights.join(index["default"].as_str().expect("a default model ships"));
+    let card = json_file(&card_path);
+    let settings = "--seed 12 --slices 48 --size 160 --classes 2";
+    assert!(
+        card["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["measured_on"].as_str().unwrap().contains(settings)),
+        "the card's held-out set is `dsan phantoms ... {settings}`"
+    );
+    let data = std::env::temp_dir().join(format!("dsan-held-out-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let made = dsan(&[
+        "phantoms",
+        "--out",
+        data.to_str().unwrap(),
+        "--n",
+        "4",
+        "--seed",
+        "12",
+        "--slices",
+        "48",
+        "--size",
+        "160",
+    ]);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let out = data.join("eval");
+    let eval = dsan(&[
+        "eval",
+        "--weights",
+        card_path.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(eval.status.success(), "{}", text(&eval.stderr));
+    let ours = json_file(&out.join("metrics.json"));
+    let record = json_file(&root.join("train/default-model/eval-model.json"));
+    let recorded = record["predictions"].as_array().unwrap();
+    assert_eq!(recorded.len(), 200);
+    let ours = ours["predictions"].as_array().unwrap();
+    assert_eq!(ours.len(), 4);
+    for case in ours {
+        let id = case["case_id"].as_str().unwrap();
+        let theirs = recorded
+            .iter()
+            .find(|r| r["case_id"] == id)
+            .unwrap_or_else(|| panic!("{id} is in the record"));
+        for key in ["uniform", "balanced", "ensemble"] {
+            let (a, b) = (
+                case[key][1].as_f64().unwrap(),
+                theirs[key][1].as_f64().unwrap(),
+            );
+            assert!(
+                (a - b).abs() < 1e-4,
+                "{id} {key}: {a} here, {b} in the record"
+            );
+        }
+        assert_eq!(case["label"], theirs["label"]);
+    }
+    std::fs::remove_dir_all(&data).unwrap();
+}
