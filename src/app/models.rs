@@ -16,7 +16,8 @@ use web_sys::File;
 use super::worker_client::check_model;
 use super::{fetch_bytes, file_bytes, input_files};
 use crate::weights::{
-    MODEL_INDEX_FILE, ModelCard, ModelIndex, check_bytes, check_card_size, check_size, parse_card,
+    MODEL_INDEX_FILE, Metric, ModelCard, ModelIndex, check_bytes, check_card_size, check_size,
+    parse_card,
 };
 
 /// A trained model, checked: its card and its weights' bytes.
@@ -204,28 +205,89 @@ fn ModelCardView(
     title: &'static str,
 ) -> impl IntoView {
     let c = model.card;
-    let metrics = c
-        .metrics
-        .iter()
-        .map(|m| {
-            let ci = m
-                .ci95
-                .map(|[lo, hi]| format!(", 95 % CI {lo:.3}-{hi:.3}"))
-                .unwrap_or_default();
-            format!("{} {:.3}{ci} ({})", m.name, m.value, m.measured_on)
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
+    let all: Vec<String> = c.metrics.iter().map(describe_metric).collect();
+    let (measured, on) = match headline(&c.metrics) {
+        Some((figures, on)) => (figures, on.to_owned()),
+        None => ("–".to_owned(), "–".to_owned()),
+    };
+    let trained_on = if c.training_data.synthetic {
+        "synthetic chest-CT phantoms, not patients"
+    } else {
+        "the site's own data"
+    };
+    let limits = first_sentence(&c.limitations).to_owned();
     view! {
         <dl data-testid=testid>
             <dt>{title}</dt><dd>{format!("{} {}", c.name, c.version)}</dd>
             <dt>"Classes"</dt><dd>{c.classes.join(", ")}</dd>
-            <dt>"Training data"</dt>
-            <dd>{format!("{}{}", c.training_data.description,
-                if c.training_data.synthetic { " (synthetic)" } else { "" })}</dd>
-            <dt>"Measured"</dt><dd>{if metrics.is_empty() { "–".to_owned() } else { metrics }}</dd>
-            <dt>"Limitations"</dt><dd>{c.limitations}</dd>
-            <dt>"Weights"</dt><dd>{format!("{} ({} bytes, SHA-256 verified)", c.weights.file, c.weights.bytes)}</dd>
+            <dt>"Trained on"</dt><dd>{trained_on}</dd>
+            <dt>"Measured"</dt><dd data-testid=format!("{testid}-headline")>{measured}</dd>
+            <dt>"Limitations"</dt><dd>{limits}</dd>
         </dl>
+        <details class="model-card-details">
+            <summary>"The whole model card"</summary>
+            <dl>
+                <dt>"Training data"</dt>
+                <dd>{format!("{}{}", c.training_data.description,
+                    if c.training_data.synthetic { " (synthetic)" } else { "" })}</dd>
+                <dt>"Measured on"</dt><dd>{on}</dd>
+                <dt>"All figures"</dt>
+                <dd><ul>{all.into_iter().map(|m| view! { <li>{m}</li> }).collect_view()}</ul></dd>
+                <dt>"Limitations"</dt><dd>{c.limitations}</dd>
+                <dt>"Weights"</dt><dd>{format!("{} ({} bytes, SHA-256 verified)", c.weights.file, c.weights.bytes)}</dd>
+            </dl>
+        </details>
     }
+}
+
+/// One figure of a card, with its interval and what it was measured on.
+fn describe_metric(m: &Metric) -> String {
+    let ci = m
+        .ci95
+        .map(|[lo, hi]| format!(", 95 % CI {lo:.3}-{hi:.3}"))
+        .unwrap_or_default();
+    format!("{} {:.3}{ci} ({})", m.name, m.value, m.measured_on)
+}
+
+/// The figures a reader looks at first: the ensemble's AUC (with its
+/// interval), sensitivity and specificity on the first held-out set the card
+/// names (else on the first set it names), and that set; `None` for a card
+/// without figures.
+fn headline(metrics: &[Metric]) -> Option<(String, &str)> {
+    let on = metrics
+        .iter()
+        .find(|m| m.measured_on.contains("held-out"))
+        .or_else(|| metrics.first())?
+        .measured_on
+        .as_str();
+    let measured: Vec<&Metric> = metrics.iter().filter(|m| m.measured_on == on).collect();
+    let named: Vec<String> = ["AUC", "sensitivity", "specificity"]
+        .into_iter()
+        .filter_map(|name| {
+            let m = measured
+                .iter()
+                .find(|m| m.name == format!("{name} (ensemble)"))?;
+            let ci = m
+                .ci95
+                .filter(|_| name == "AUC")
+                .map(|[lo, hi]| format!(" (95 % CI {lo:.2}-{hi:.2})"))
+                .unwrap_or_default();
+            Some(format!("{name} {:.2}{ci}", m.value))
+        })
+        .collect();
+    let figures = if named.is_empty() {
+        measured
+            .iter()
+            .take(3)
+            .map(|m| format!("{} {:.2}", m.name, m.value))
+            .collect()
+    } else {
+        named
+    };
+    Some((figures.join(", "), on))
+}
+
+/// `text` up to and including its first full stop followed by a space (all of it without one).
+fn first_sentence(text: &str) -> &str {
+    text.find(". ").map_or(text, |end| &text[..=end])
 }

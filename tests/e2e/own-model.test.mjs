@@ -81,7 +81,13 @@ test('a site model is verified, named and used for the diagnosis; a mismatched o
     assert.ok(Math.abs(shown - native.positive_probability) <= 1e-3, `shown ${shown}`);
 
     assertPrivate(requests, server.url);
-    assert.ok(!requests.some((r) => r.url.includes('.mpk')), 'the model file is read locally, never requested');
+    // Only the bundled default model's weights come from the site; the site's own never leave the disk.
+    const own = weights.split('/').pop();
+    assert.ok(!requests.some((r) => r.url.endsWith(`/${own}`)), 'the model file is read locally, never requested');
+    assert.ok(
+      requests.filter((r) => r.url.endsWith('.mpk')).every((r) => r.url.startsWith(`${server.url}model-weights/`)),
+      'any weights fetched are the bundled ones',
+    );
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

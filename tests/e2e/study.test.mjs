@@ -124,6 +124,10 @@ test('a JPEG 2000 series is decoded in the browser as natively', async () => {
 
 /** Drops the files or folders at `paths` on the drop zone, as the OS would (CDP drag events). */
 async function dropPaths(page, paths) {
+  // Once the page is ready (its backend chosen, the bundled model loaded, so
+  // the layout no longer moves), where a user would drop.
+  await page.locator('[data-testid="backend-badge"][data-backend]').waitFor({ timeout: 60_000 });
+  await page.getByText('Loading the bundled model…').waitFor({ state: 'detached', timeout: 60_000 });
   const zone = await page.getByTestId('drop-zone').boundingBox();
   const [x, y] = [zone.x + zone.width / 2, zone.y + zone.height / 2];
   const cdp = await page.context().newCDPSession(page);
