@@ -21,9 +21,10 @@ function classOf(file) {
   return { cap: 'CAP', 'covid-19': 'COVID-19' }[file.replace(/-like-\d+\.zip$/, '')];
 }
 
+const index = JSON.parse(readFileSync(join(MODEL_WEIGHTS, 'models.json'), 'utf8'));
+
 /** What the page should show first of the default card: its ensemble AUC, sensitivity and specificity on the held-out phantoms. */
 function headline() {
-  const index = JSON.parse(readFileSync(join(MODEL_WEIGHTS, 'models.json'), 'utf8'));
   const card = JSON.parse(readFileSync(join(MODEL_WEIGHTS, index.default), 'utf8'));
   const on = card.metrics.find((m) => m.measured_on.includes('held-out')).measured_on;
   const figure = (name) => card.metrics.find((m) => m.measured_on === on && m.name === `${name} (ensemble)`);
@@ -54,7 +55,6 @@ after(async () => {
 });
 
 test('a default model ships, and natively it classifies every bundled sample as its class', () => {
-  const index = JSON.parse(readFileSync(join(MODEL_WEIGHTS, 'models.json'), 'utf8'));
   assert.ok(index.default, 'model-weights/models.json names a default model');
   assert.equal(files.length, 4);
   for (const file of files) {

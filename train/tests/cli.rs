@@ -348,10 +348,15 @@ fn phantoms_are_dicom_series_with_masks_and_labels() {
 
 /// Writes `n` small phantoms (40 slices of 96 x 96) into a fresh folder.
 fn small_phantoms(name: &str, n: usize, seed: u64) -> std::path::PathBuf {
+    phantoms_of(name, n, seed, [40, 96])
+}
+
+/// Writes `n` phantoms of `[slices, size]` (`dsan phantoms`) into a fresh folder.
+fn phantoms_of(name: &str, n: usize, seed: u64, [slices, size]: [usize; 2]) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("dsan-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let n = n.to_string();
-    let seed = seed.to_string();
+    let (n, seed) = (n.to_string(), seed.to_string());
+    let (slices, size) = (slices.to_string(), size.to_string());
     let out = dsan(&[
         "phantoms",
         "--out",
@@ -361,9 +366,9 @@ fn small_phantoms(name: &str, n: usize, seed: u64) -> std::path::PathBuf {
         "--seed",
         &seed,
         "--slices",
-        "40",
+        &slices,
         "--size",
-        "96",
+        &size,
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     dir
@@ -1076,22 +1081,7 @@ fn the_default_models_held_out_record_is_what_dsan_eval_gives() {
             .any(|m| m["measured_on"].as_str().unwrap().contains(settings)),
         "the card's held-out set is `dsan phantoms ... {settings}`"
     );
-    let data = std::env::temp_dir().join(format!("dsan-held-out-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
-    let made = dsan(&[
-        "phantoms",
-        "--out",
-        data.to_str().unwrap(),
-        "--n",
-        "4",
-        "--seed",
-        "12",
-        "--slices",
-        "48",
-        "--size",
-        "160",
-    ]);
-    assert!(made.status.success(), "{}", text(&made.stderr));
+    let data = phantoms_of("held-out", 4, 12, [48, 160]);
     let out = data.join("eval");
     let eval = dsan(&[
         "eval",
