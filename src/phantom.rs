@@ -143,6 +143,32 @@ impl Tube {
     }
 }
 
+/// One lung of a phantom: an axis-aligned ellipsoid (the heart, where it
+/// overlaps, is not lung).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LungShape {
+    /// Centre, mm from the volume centre (LPS).
+    pub centre_mm: [f64; 3],
+    /// Semi-axes along x, y, z, mm.
+    pub radii_mm: [f64; 3],
+}
+
+/// The right lung (x < 0) and the left lung of a phantom drawn with
+/// `lung_scale`, as [`chest_phantom`] draws them.
+pub fn lung_shapes(lung_scale: f64) -> [LungShape; 2] {
+    let lung = |x: f64, width: f64| LungShape {
+        centre_mm: [x * lung_scale, 0.0, 10.0],
+        radii_mm: [width * lung_scale, 80.0 * lung_scale, 110.0 * lung_scale],
+    };
+    [lung(-70.0, 55.0), lung(70.0, 50.0)]
+}
+
+/// Whether `p` (mm, LPS) is lung in a phantom drawn with `lung_scale`:
+/// inside a lung's ellipsoid and outside the heart.
+pub fn in_lungs(lung_scale: f64, p: [f64; 3]) -> bool {
+    Anatomy::new(lung_scale).in_lungs(p)
+}
+
 /// The phantom's fixed anatomy.
 struct Anatomy {
     lungs: [Ellipsoid; 2],
@@ -153,10 +179,11 @@ struct Anatomy {
 
 impl Anatomy {
     fn new(scale: f64) -> Self {
-        let lung = |x: f64, width: f64| Ellipsoid {
-            centre: [x * scale, 0.0, 10.0],
-            radii: [width * scale, 80.0 * scale, 110.0 * scale],
+        let lung = |shape: LungShape| Ellipsoid {
+            centre: shape.centre_mm,
+            radii: shape.radii_mm,
         };
+        let [right, left] = lung_shapes(scale);
         let carina = [0.0, -20.0, 50.0];
         let hilum = |side: f64| [side * 35.0 * scale, -5.0, 20.0];
         let mut vessels = Vec::new();
@@ -180,7 +207,7 @@ impl Anatomy {
             }
         }
         Self {
-            lungs: [lung(-70.0, 55.0), lung(70.0, 50.0)],
+            lungs: [lung(right), lung(left)],
             heart: Ellipsoid {
                 centre: [20.0, -35.0, -40.0],
                 radii: [60.0, 50.0, 50.0],
@@ -204,6 +231,11 @@ impl Anatomy {
             ],
             vessels,
         }
+    }
+
+    /// Inside a lung's ellipsoid and outside the heart.
+    fn in_lungs(&self, p: [f64; 3]) -> bool {
+        self.lungs.iter().any(|l| l.contains(p)) && !self.heart.contains(p)
     }
 }
 
@@ -265,7 +297,7 @@ fn tissue(p: [f64; 3], anatomy: &Anatomy, lesions: &[Lesion], rib: bool) -> (f32
     if body > 0.88 {
         return (hu::FAT, false, false);
     }
-    let in_lung = anatomy.lungs.iter().any(|l| l.contains(p)) && !anatomy.heart.contains(p);
+    let in_lung = anatomy.in_lungs(p);
     if !in_lung && ((rib && body > 0.72) || (x.abs() < 18.0 && (y - 85.0).abs() < 18.0)) {
         return (hu::BONE, false, false);
     }

@@ -288,7 +288,8 @@ fn phantoms_are_dicom_series_with_masks_and_labels() {
     );
     assert_eq!(rows.len(), 2);
     assert_eq!((rows[0][2], rows[1][2]), ("CAP", "COVID-19"));
-    for row in rows {
+    let recorded = json_file(&out_dir.join("phantoms.json"))["cases"].clone();
+    for (row, record) in rows.into_iter().zip(recorded.as_array().unwrap()) {
         let files: Vec<(String, Vec<u8>)> = std::fs::read_dir(out_dir.join(row[0]))
             .unwrap()
             .map(|e| {
@@ -334,6 +335,18 @@ fn phantoms_are_dicom_series_with_masks_and_labels() {
             .filter(|&&x| lungs.mask.data()[x] != 0)
             .count();
         let share = inside as f64 / infected.len() as f64;
+        // phantoms.json records each case's infected volume: the mask's.
+        let voxel_ml = volume.spacing().iter().product::<f64>() / 1000.0;
+        assert_eq!(record["case_id"], row[0]);
+        assert_eq!(record["label"], row[2]);
+        let infection_ml = record["infection_ml"].as_f64().unwrap();
+        assert!(
+            (infection_ml - infected.len() as f64 * voxel_ml).abs() < 1e-4 * infection_ml.max(1.0),
+            "{}: recorded {infection_ml} mL, mask {} voxels",
+            row[0],
+            infected.len()
+        );
+        assert!(record["lung_ml"].as_f64().unwrap() > 1000.0);
         println!(
             "{}: lungs {:.0} mL, {} infected voxels, {:.1}% inside the lung mask",
             row[0],

@@ -1,12 +1,15 @@
 //! `dsan phantoms`: synthetic chest CT cases as real DICOM series (CT Image
-//! Storage, one file per slice), their infection masks as NIfTI and a
-//! `labels.csv` (`case_id,patient_id,label,infection_mask`).
+//! Storage, one file per slice), their infection masks as NIfTI, a
+//! `labels.csv` (`case_id,patient_id,label,infection_mask`) and a
+//! `phantoms.json` (the command and settings, and each case's lesion count,
+//! infected and lung volume).
 //!
 //! Lesion model (class-dependent, overlapping in size so size alone does not
 //! decide the class; `u` is uniform in [0, 1)):
 //! - COVID-19: 2-6 lesions, bilateral (alternating lungs), peripheral (centred
-//!   at 75-95% of the way from the lung's centre to its surface, never
-//!   towards the mediastinum), ground glass (-650 to -450 HU), a quarter of
+//!   at 75-95% of the way from the lung's centre to its surface, in the
+//!   lung's own ellipsoid at the case's lung scale, never towards the
+//!   mediastinum and never in the heart), ground glass (-650 to -450 HU), a quarter of
 //!   them as crazy paving (septa 4-7 mm apart), with a 30% chance of
 //!   consolidation (later stage) per lesion; radii 10-35 mm skewed large
 //!   (`10 + 25 u^0.6`). A quarter of the cases are early-stage instead: 1-3
@@ -29,7 +32,9 @@ use anyhow::Context;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
-use dsan_ct::phantom::{Lesion, LesionPattern, PhantomConfig, chest_phantom};
+use dsan_ct::phantom::{
+    Lesion, LesionPattern, PhantomConfig, chest_phantom, in_lungs, lung_shapes,
+};
 use dsan_ct::volume::Volume;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -68,32 +73,44 @@ pub fn phantoms(
     std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
     let mut labels = String::from("case_id,patient_id,label,infection_mask\n");
     let cases: Vec<usize> = (0..n).collect();
-    let rows = try_map(&cases, |&case| -> anyhow::Result<String> {
-        let label = case % classes;
-        let config = case_config(label, seed, case, dims, spacing);
-        let phantom = chest_phantom(&config);
-        let id = format!("phantom-{seed}-{case:04}");
-        let series_dir = out.join(&id);
-        std::fs::create_dir_all(&series_dir)?;
-        write_series(&series_dir, &phantom.volume, &id, seed, case)?;
-        let mask = if config.lesions.is_empty() {
-            String::new()
-        } else {
-            let mask = format!("{id}-infection.nii.gz");
-            write_nifti(&out.join(&mask), &phantom.volume, phantom.infection.data())?;
-            mask
-        };
-        eprintln!(
-            "{id}: {} with {} lesion(s), infection {:.1} mL of {:.0} mL lung",
-            CLASSES[label],
-            config.lesions.len(),
-            phantom.infection.volume_ml(),
-            phantom.lungs.volume_ml()
-        );
-        Ok(format!("{id},{id},{},{mask}", CLASSES[label]))
-    })?;
-    for row in rows {
+    let rows = try_map(
+        &cases,
+        |&case| -> anyhow::Result<(String, serde_json::Value)> {
+            let label = case % classes;
+            let config = case_config(label, seed, case, dims, spacing);
+            let phantom = chest_phantom(&config);
+            let id = format!("phantom-{seed}-{case:04}");
+            let series_dir = out.join(&id);
+            std::fs::create_dir_all(&series_dir)?;
+            write_series(&series_dir, &phantom.volume, &id, seed, case)?;
+            let mask = if config.lesions.is_empty() {
+                String::new()
+            } else {
+                let mask = format!("{id}-infection.nii.gz");
+                write_nifti(&out.join(&mask), &phantom.volume, phantom.infection.data())?;
+                mask
+            };
+            eprintln!(
+                "{id}: {} with {} lesion(s), infection {:.1} mL of {:.0} mL lung",
+                CLASSES[label],
+                config.lesions.len(),
+                phantom.infection.volume_ml(),
+                phantom.lungs.volume_ml()
+            );
+            let record = serde_json::json!({
+                "case_id": id,
+                "label": CLASSES[label],
+                "lesions": config.lesions.len(),
+                "infection_ml": phantom.infection.volume_ml(),
+                "lung_ml": phantom.lungs.volume_ml(),
+            });
+            Ok((format!("{id},{id},{},{mask}", CLASSES[label]), record))
+        },
+    )?;
+    let mut records = Vec::with_capacity(rows.len());
+    for (row, record) in rows {
         writeln!(labels, "{row}")?;
+        records.push(record);
     }
     std::fs::write(out.join("labels.csv"), labels)?;
     let settings = serde_json::json!({
@@ -106,6 +123,7 @@ pub fn phantoms(
         "size": size,
         "classes": &CLASSES[..classes],
         "field_of_view_mm": FIELD_OF_VIEW_MM,
+        "cases": records,
     });
     std::fs::write(
         out.join(SETTINGS_FILE),
@@ -144,9 +162,10 @@ fn case_config(
     spacing: [f64; 3],
 ) -> PhantomConfig {
     let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(case as u64));
+    let lung_scale = rng.random_range(0.85..1.05);
     PhantomConfig {
-        lesions: lesions(label, &mut rng),
-        lung_scale: rng.random_range(0.85..1.05),
+        lesions: lesions(label, lung_scale, &mut rng),
+        lung_scale,
         seed: rng.random(),
         blur_mm: rng.random_range(0.6..0.9),
         dims,
@@ -155,19 +174,37 @@ fn case_config(
     }
 }
 
-/// The lesions of one case of class `label` (see the module docs).
-fn lesions(label: usize, rng: &mut StdRng) -> Vec<Lesion> {
+/// A lesion centre in the lung on `side` (-1 right, 1 left) of a phantom drawn
+/// with `lung_scale`: at 75-95% of the way from the lung's centre to its
+/// surface, lateral round to posterior and anterior, within 65% of the lung's
+/// height of its centre, and not in the heart.
+fn peripheral_centre(side: f64, lung_scale: f64, rng: &mut StdRng) -> [f64; 3] {
+    let lung = lung_shapes(lung_scale)[usize::from(side > 0.0)];
+    // The heart overlaps the left lung's lower front; redraw the few that fall in it.
+    loop {
+        let angle = rng.random_range(-1.2..2.4f64); // lateral (0) round to posterior (pi/2) and anterior
+        let height: f64 = rng.random_range(-0.65..0.65);
+        let depth = rng.random_range(0.75..0.95);
+        let across = (1.0 - height * height).sqrt();
+        let direction = [
+            side * angle.cos().abs() * across,
+            angle.sin() * across,
+            height,
+        ];
+        let centre =
+            std::array::from_fn(|a| lung.centre_mm[a] + depth * lung.radii_mm[a] * direction[a]);
+        if in_lungs(lung_scale, centre) {
+            return centre;
+        }
+    }
+}
+
+/// The lesions of one case of class `label` in lungs of `lung_scale` (see the module docs).
+fn lesions(label: usize, lung_scale: f64, rng: &mut StdRng) -> Vec<Lesion> {
     let mut out = Vec::new();
     let first_side = if rng.random_bool(0.5) { -1.0 } else { 1.0 };
     let mut lesion = |side: f64, radius: f64, hu: f32, pattern: LesionPattern, rng: &mut StdRng| {
-        // Lung centres at x = +-70 mm, y = 0, z = 10; semi-axes about 55, 80, 110.
-        let angle = rng.random_range(-1.2..2.4f64); // lateral (0) round to posterior (pi/2) and anterior
-        let depth = rng.random_range(0.75..0.95);
-        let centre = [
-            side * (70.0 + 55.0 * depth * angle.cos().abs()),
-            80.0 * depth * angle.sin(),
-            10.0 + rng.random_range(-70.0..70.0),
-        ];
+        let centre = peripheral_centre(side, lung_scale, rng);
         let radii = std::array::from_fn(|_| radius * rng.random_range(0.8..1.2));
         out.push(Lesion {
             centre_mm: centre,
@@ -344,6 +381,39 @@ mod tests {
 
     fn quantile(sorted: &[f64], q: f64) -> f64 {
         sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+    }
+
+    /// Every lesion of 500 cases per class is centred in the lungs of its
+    /// case, 75-95% of the way to the lung's surface (before this, lesions
+    /// were placed for unscaled lungs, and some cases had no infected voxel).
+    #[test]
+    fn every_lesion_is_centred_inside_its_cases_lungs() {
+        for label in 0..2 {
+            for case in 0..500 {
+                let config = case_config(label, 5, case, [8, 16, 16], [1.0; 3]);
+                assert!(!config.lesions.is_empty());
+                for lesion in &config.lesions {
+                    let c = lesion.centre_mm;
+                    assert!(
+                        in_lungs(config.lung_scale, c),
+                        "class {label} case {case}: lesion centred at {c:?} is not in the lungs"
+                    );
+                    let depth = lung_shapes(config.lung_scale)
+                        .iter()
+                        .map(|lung| {
+                            (0..3)
+                                .map(|a| ((c[a] - lung.centre_mm[a]) / lung.radii_mm[a]).powi(2))
+                                .sum::<f64>()
+                                .sqrt()
+                        })
+                        .fold(f64::INFINITY, f64::min);
+                    assert!(
+                        (0.75..0.95).contains(&depth),
+                        "class {label} case {case}: lesion at depth {depth}"
+                    );
+                }
+            }
+        }
     }
 
     /// The infection ratio (infected / lung volume) of 120 phantoms per class,
