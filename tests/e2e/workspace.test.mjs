@@ -18,7 +18,7 @@ import { sharedBrowser, openPage, diagnoseOnPage, assertPrivate } from './harnes
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
 const ARTIFACTS = process.env.E2E_ARTIFACTS ?? new URL('./artifacts/', import.meta.url).pathname;
-const SAMPLE = 'covid-19-like-1.zip';
+const SAMPLE = 'covid-19-like-2.zip';
 const LAPTOP = { width: 1280, height: 720 };
 const SIZES = [LAPTOP, { width: 1920, height: 1080 }];
 

@@ -39,10 +39,12 @@ pub struct CpuBackend(Compute);
 impl CpuBackend {
     /// The CPU backends built in: Flex always, LibTorch with `--features libtorch`.
     pub fn all() -> Vec<CpuBackend> {
-        let mut all = vec![CpuBackend(Compute::Cpu)];
-        #[cfg(feature = "libtorch")]
-        all.push(CpuBackend(Compute::Libtorch));
-        all
+        [
+            CpuBackend(Compute::Cpu),
+            #[cfg(feature = "libtorch")]
+            CpuBackend(Compute::Libtorch),
+        ]
+        .to_vec()
     }
 
     /// Its name in the benchmark's lines.
