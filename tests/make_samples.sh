@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 DSAN=${1:-target/debug/dsan}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-"$DSAN" phantoms --out "$WORK" --n 40 --seed 2026 --slices 48 --size 160 2> /dev/null
+"$DSAN" phantoms --out "$WORK" --n 40 --seed 2026 --slices 48 --size 160
 mkdir -p public/samples
 python3 - "$WORK" public/samples <<'PY'
 import json, pathlib, statistics, sys, zipfile

@@ -90,19 +90,19 @@ pub fn phantoms(
                 write_nifti(&out.join(&mask), &phantom.volume, phantom.infection.data())?;
                 mask
             };
+            let (infection_ml, lung_ml) =
+                (phantom.infection.volume_ml(), phantom.lungs.volume_ml());
             eprintln!(
-                "{id}: {} with {} lesion(s), infection {:.1} mL of {:.0} mL lung",
+                "{id}: {} with {} lesion(s), infection {infection_ml:.1} mL of {lung_ml:.0} mL lung",
                 CLASSES[label],
                 config.lesions.len(),
-                phantom.infection.volume_ml(),
-                phantom.lungs.volume_ml()
             );
             let record = serde_json::json!({
                 "case_id": id,
                 "label": CLASSES[label],
                 "lesions": config.lesions.len(),
-                "infection_ml": phantom.infection.volume_ml(),
-                "lung_ml": phantom.lungs.volume_ml(),
+                "infection_ml": infection_ml,
+                "lung_ml": lung_ml,
             });
             Ok((format!("{id},{id},{},{mask}", CLASSES[label]), record))
         },
