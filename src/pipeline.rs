@@ -167,6 +167,28 @@ impl Diagnosis {
         })
     }
 
+    /// The voxel `[k, j, i]` where `map` (one of
+    /// [`DiagnosisSummary::feature_attention`]'s) is strongest: the centre of
+    /// its highest feature cell, among the cells whose centre lies in
+    /// [`Diagnosis::lung_region`] unless `whole_map`. `None` when no cell's
+    /// centre does, or `map` is not on the feature grid.
+    pub fn attention_peak(&self, map: &[f32], whole_map: bool) -> Option<[usize; 3]> {
+        let grid = self.summary.feature_grid;
+        let [_, gh, gw] = grid;
+        if map.len() != grid.iter().product::<usize>() {
+            return None;
+        }
+        map.iter()
+            .enumerate()
+            .map(|(n, &value)| {
+                let cell = [n / (gh * gw), n / gw % gh, n % gw];
+                (value, self.summary.mapping.cell_voxel(grid, cell))
+            })
+            .filter(|&(_, [k, j, i])| whole_map || self.lung_region.get(k, j, i))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, voxel)| voxel)
+    }
+
     /// `map` (as for [`Diagnosis::attention_plane`]) at every voxel of the
     /// CT, for writing it out as a volume.
     pub fn attention_volume(&self, map: &[f32]) -> Vec<u8> {

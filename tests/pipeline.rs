@@ -147,6 +147,35 @@ fn a_phantom_is_diagnosed_with_every_output_in_range() {
         f32::from(volume_max) >= feature_max * 255.0 * 0.5,
         "{volume_max} vs {feature_max}"
     );
+    // The peak the viewer can jump to: the strongest attention, inside the
+    // lung region unless the whole map is asked for.
+    let at = |[k, j, i]: [usize; 3]| ensemble[(k * dims[1] + j) * dims[2] + i];
+    let region = diagnosis.lung_region.data();
+    let region_max = ensemble
+        .iter()
+        .zip(region)
+        .filter(|&(_, &r)| r != 0)
+        .map(|(&v, _)| v)
+        .max()
+        .unwrap();
+    let peak = diagnosis
+        .attention_peak(&s.feature_attention.ensemble, false)
+        .unwrap();
+    assert!(diagnosis.lung_region.get(peak[0], peak[1], peak[2]));
+    assert!(
+        f32::from(at(peak)) >= f32::from(region_max) * 0.9,
+        "{} at {peak:?} vs {region_max} in the lung region",
+        at(peak)
+    );
+    let anywhere = diagnosis
+        .attention_peak(&s.feature_attention.ensemble, true)
+        .unwrap();
+    assert!(f32::from(at(anywhere)) >= f32::from(volume_max) * 0.9);
+    assert_eq!(
+        diagnosis.attention_peak(&s.feature_attention.ensemble[1..], true),
+        None,
+        "a map off the feature grid"
+    );
     assert!((0.0..=1.0).contains(&s.high_attention_fraction));
     let json = serde_json::to_string(s).unwrap();
     assert!(json.contains("\"lung_mask\"") && json.contains("positive_probability"));

@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 
-use super::scene::{Map, Overlay, PRESETS, Scene};
+use super::scene::{Map, PRESETS, Scene};
 use crate::pipeline::LUNG_REGION_MARGIN_MM;
 use crate::render::{Colormap, Window};
 
@@ -50,7 +50,7 @@ pub fn DisplayPanel(
                 }}</span>
             </div>
             <Show when=move || scene.diagnosis.with(Option::is_some)>
-                <OverlayControls overlay=scene.overlay />
+                <OverlayControls scene />
             </Show>
         </section>
     }
@@ -59,9 +59,10 @@ pub fn DisplayPanel(
 /// The overlay's controls (shown once there is a diagnosis).
 #[component]
 fn OverlayControls(
-    /// The overlay's settings.
-    overlay: RwSignal<Overlay>,
+    /// The views' shared state.
+    scene: Scene,
 ) -> impl IntoView {
+    let overlay = scene.overlay;
     let percent = |ev: &leptos::ev::Event| {
         event_target_value(ev)
             .parse::<f32>()
@@ -88,6 +89,11 @@ fn OverlayControls(
                         on:change=move |ev| overlay.update(|o| o.outline = event_target_checked(&ev)) />
                     " lung outline"
                 </label>
+                <button data-testid="overlay-peak" aria-keyshortcuts="P"
+                    title="Move the crosshairs to where the map shown is strongest"
+                    on:click=move |_| scene.go_to_peak()>
+                    "Go to peak (P)"
+                </button>
             </div>
             <div class="row">
                 <label>"map "

@@ -37,6 +37,8 @@ pub enum Action {
     NextLayout,
     /// Shows or hides the attention overlay.
     Overlay,
+    /// Moves the crosshairs to the overlay's strongest attention.
+    Peak,
     /// Opens the list of shortcuts.
     Help,
 }
@@ -79,7 +81,7 @@ const fn pointer(shown: &'static str, does: &'static str) -> Shortcut {
 }
 
 /// Every shortcut, in the order the list shows them.
-pub const SHORTCUTS: [Shortcut; 18] = [
+pub const SHORTCUTS: [Shortcut; 19] = [
     key(
         &["ArrowUp", "ArrowLeft"],
         "↑ or ←",
@@ -155,6 +157,12 @@ pub const SHORTCUTS: [Shortcut; 18] = [
         "attention overlay on / off",
         Action::Overlay,
     ),
+    key(
+        &["p", "P"],
+        "P",
+        "crosshairs to the strongest attention",
+        Action::Peak,
+    ),
     key(&["?"], "?", "this list", Action::Help),
 ];
 
@@ -225,6 +233,7 @@ pub fn on_key(scene: Scene, ev: &KeyboardEvent, help: impl Fn()) {
         Action::Single => scene.toggle_single(plane),
         Action::NextLayout => scene.arrangement.update(|a| *a = a.next()),
         Action::Overlay => scene.overlay.update(|o| o.shown = !o.shown),
+        Action::Peak => scene.go_to_peak(),
         Action::Help => help(),
     }
 }

@@ -14,7 +14,7 @@ use wasm_bindgen::prelude::Closure;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ResizeObserver};
 
 use super::put_rgba;
-use super::scene::{Map, Overlay, Scene, ZOOM_STEP, ZoomPan, axis, plane_name};
+use super::scene::{Overlay, Scene, ZOOM_STEP, ZoomPan, axis, plane_name};
 use crate::pipeline::Diagnosis;
 use crate::render::{
     Plane, Window, blend_attention, mask_outline, masked, plane_bytes, plane_rgba,
@@ -289,13 +289,8 @@ fn plane_image(
         return Some(rgba);
     };
     let [width, height] = plane.image_size(dims);
-    let maps = &diagnosis.summary.feature_attention;
-    let map = match overlay.map {
-        Map::Ensemble => &maps.ensemble,
-        Map::Uniform => &maps.uniform,
-        Map::Balanced => &maps.balanced,
-    };
     let bytes = |data: &[u8]| plane_bytes(data, dims, plane, index);
+    let map = overlay.map.of(&diagnosis.summary.feature_attention);
     let map = diagnosis.attention_plane(map, plane, index);
     let attention = if overlay.whole_map {
         map

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 
-use crate::pipeline::Diagnosis;
+use crate::pipeline::{BranchMaps, Diagnosis};
 use crate::render::{OverlayStyle, Plane, Window};
 use crate::volume::Volume;
 
@@ -102,6 +102,17 @@ pub enum Map {
     Uniform,
     /// Branch B's.
     Balanced,
+}
+
+impl Map {
+    /// This map of `maps`.
+    pub fn of(self, maps: &BranchMaps) -> &[f32] {
+        match self {
+            Self::Ensemble => &maps.ensemble,
+            Self::Uniform => &maps.uniform,
+            Self::Balanced => &maps.balanced,
+        }
+    }
 }
 
 /// The overlay as the display controls set it.
@@ -217,6 +228,24 @@ impl Scene {
     pub fn step_slice(&self, plane: Plane, step: isize) {
         let current = self.cursor.get_untracked()[axis(plane)];
         self.set_slice(plane, current.saturating_add_signed(step));
+    }
+
+    /// Moves the crosshairs to where the overlaid map is strongest (inside
+    /// the lung region unless the overlay shows the whole map); nothing
+    /// without a diagnosis.
+    pub fn go_to_peak(&self) {
+        let overlay = self.overlay.get_untracked();
+        let peak = self.diagnosis.with_untracked(|d| {
+            d.as_deref().and_then(|d| {
+                d.attention_peak(
+                    overlay.map.of(&d.summary.feature_attention),
+                    overlay.whole_map,
+                )
+            })
+        });
+        if let Some(peak) = peak {
+            self.cursor.set(peak);
+        }
     }
 
     /// Multiplies `plane`'s zoom by `factor` (between 1 and [`MAX_ZOOM`]).

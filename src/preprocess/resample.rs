@@ -100,6 +100,17 @@ impl GridMapping {
             .collect()
     }
 
+    /// The voxel of the volume nearest the centre of `cell` of a map on grid
+    /// `source` laid over the crop box (where [`CropSampler::at`] reads that
+    /// cell's value unblended).
+    pub fn cell_voxel(&self, source: [usize; 3], cell: [usize; 3]) -> [usize; 3] {
+        let size = self.crop.size();
+        std::array::from_fn(|a| {
+            let x = (cell[a] as f64 + 0.5) * size[a] as f64 / source[a] as f64 - 0.5;
+            self.crop.lo[a] + (x.round().max(0.0) as usize).min(size[a].saturating_sub(1))
+        })
+    }
+
     /// Reads maps on grid `source` (laid over the crop box) at single voxels,
     /// so a viewer can draw one plane of a map without the whole volume of it.
     pub fn sampler(&self, source: [usize; 3]) -> CropSampler {

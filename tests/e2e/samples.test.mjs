@@ -93,13 +93,25 @@ function colours(page, plane) {
   });
 }
 
-/** After a diagnosis the viewer overlays attention on all three planes, as its controls say. */
+/**
+ * After a diagnosis the crosshairs can jump to the attention's peak, and the
+ * viewer overlays attention on all three planes through it, as its controls say.
+ */
 async function checkViewerOverlay(page) {
   await page.getByTestId('overlay-controls').waitFor();
-  // The sagittal view through the right lung (it starts on the midline).
-  const box = await page.getByTestId('axial-canvas').boundingBox();
-  await page.getByTestId('axial-canvas').click({ position: { x: box.width * 0.3, y: box.height * 0.5 } });
   const planes = ['axial', 'coronal', 'sagittal'];
+  const slices = () => Promise.all(planes.map((p) => page.getByTestId(`view-${p}`).locator('.slice-count').textContent()));
+  // The crosshairs go to the attention's peak, by the button and by the key
+  // (the views start through the volume's centre).
+  const centre = await slices();
+  await page.getByTestId('overlay-peak').click();
+  const peak = await slices();
+  assert.notDeepEqual(peak, centre, 'the peak is not the centre voxel');
+  const box = await page.getByTestId('axial-canvas').boundingBox();
+  await page.getByTestId('axial-canvas').click({ position: { x: box.width * 0.1, y: box.height * 0.1 } });
+  assert.notDeepEqual(await slices(), peak, 'a click moves the crosshairs away');
+  await page.keyboard.press('p');
+  assert.deepEqual(await slices(), peak, 'P goes back to the peak');
   const all = () => Promise.all(planes.map((p) => colours(page, p)));
   const shown = await all();
   await page.getByTestId('overlay-toggle').uncheck();
