@@ -3,7 +3,7 @@
 # scanners make them (issue 17): one 2,000-slice 512 x 512 series (1 GB of
 # DICOM files), and a folder of six 1,000-slice 512 x 512 series (3 GB), all
 # synthetic phantoms from `dsan phantoms`. Each peak is printed as a bench line
-# with its ratio to the reference: the f32 volume of the series assembled.
+# with its ratio to the reference: the 16-bit volume of the series assembled.
 #
 # Usage: bash benches/large_study.sh [path to dsan]   (default: the release build)
 # Environment: WORK, where the studies are written (default a temporary
@@ -26,7 +26,7 @@ study() {
 }
 
 # `dsan $command` on $dir: peak resident memory and wall time, and the ratio
-# of the peak to $slices f32 slices of 512 x 512.
+# of the peak to $slices 16-bit slices of 512 x 512.
 measure() {
     local name=$1 slices=$2 dir=$3 command=$4
     shift 4
@@ -38,9 +38,9 @@ log, name, command, slices, files = sys.argv[1:]
 text = open(log).read()
 peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)[1]) * 1024
 wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", text)[1]
-volume = int(slices) * 512 * 512 * 4
+volume = int(slices) * 512 * 512 * 2
 print(f"# bench: dsan {command} on {name} ({int(files) / 1e9:.2f} GB of files): peak "
-      f"{peak / 2**20:.0f} MiB, {peak / volume:.2f}x its f32 volume ({volume / 2**20:.0f} MiB); "
+      f"{peak / 2**20:.0f} MiB, {peak / volume:.2f}x its 16-bit volume ({volume / 2**20:.0f} MiB); "
       f"wall {wall}")
 PY
 }

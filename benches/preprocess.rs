@@ -41,8 +41,8 @@ fn write_phantom_nifti(
         xyzt_units: 2,
         ..nifti::NiftiHeader::default()
     };
-    let hu: Vec<i16> = volume.voxels().iter().map(|v| v.round() as i16).collect();
-    let array = ndarray::Array3::from_shape_vec((d, h, w), hu)?.reversed_axes();
+    let array =
+        ndarray::Array3::from_shape_vec((d, h, w), volume.voxels().to_vec())?.reversed_axes();
     nifti::writer::WriterOptions::new(path)
         .reference_header(&header)
         .write_nifti(&array)?;
@@ -92,7 +92,7 @@ fn main() -> BenchResult<()> {
     let bytes: Vec<u8> = volume
         .voxels()
         .iter()
-        .flat_map(|v| v.to_le_bytes())
+        .flat_map(|&v| f32::from(v).to_le_bytes())
         .collect();
     std::fs::write(&raw, bytes)?;
     let [d, h, w] = volume.dims();

@@ -7,7 +7,7 @@
 //! volume is axial, columns along x, rows along y, slices along z.
 
 use crate::preprocess::Mask;
-use crate::volume::Volume;
+use crate::volume::{Volume, whole_hu};
 
 /// Hounsfield units of the phantom's materials.
 pub mod hu {
@@ -275,6 +275,7 @@ pub fn chest_phantom(config: &PhantomConfig) -> Phantom {
     }
     let origin = [centre(w, di, 0), centre(h, dj, 0), centre(d, dk, 0)];
     let axial = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+    let voxels = voxels.into_iter().map(whole_hu).collect();
     let volume = Volume::new(voxels, config.dims, config.spacing, origin, axial)
         .unwrap_or_else(|e| unreachable!("phantom geometry is consistent: {e}"));
     let mask = |data: Vec<u8>| Mask::from_data(config.dims, config.spacing, data);

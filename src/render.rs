@@ -52,7 +52,7 @@ pub fn axial_rgba(volume: &Volume, k: usize, window: Window) -> Option<Vec<u8>> 
         slice
             .iter()
             .flat_map(|&hu| {
-                let g = window.grey(hu);
+                let g = window.grey(f32::from(hu));
                 [g, g, g, 255]
             })
             .collect(),
@@ -131,7 +131,7 @@ pub fn plane_rgba(volume: &Volume, plane: Plane, index: usize, window: Window) -
     for y in 0..height {
         for x in 0..width {
             let [k, j, i] = plane.voxel(dims, index, x, y);
-            let g = window.grey(v[(k * h + j) * w + i]);
+            let g = window.grey(f32::from(v[(k * h + j) * w + i]));
             out.extend([g, g, g, 255]);
         }
     }
@@ -287,7 +287,7 @@ mod tests {
         // 3 slices (k = 0 inferior) of 2 rows x 4 columns; HU = 100 k + 10 j + i.
         let dims = [3, 2, 4];
         let voxels = (0..24)
-            .map(|x| (100 * (x / 8) + 10 * ((x / 4) % 2) + x % 4) as f32)
+            .map(|x| (100 * (x / 8) + 10 * ((x / 4) % 2) + x % 4) as i16)
             .collect();
         let axial = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
         let volume = Volume::new(voxels, dims, [5.0, 1.0, 0.5], [0.0; 3], axial).unwrap();
@@ -367,7 +367,7 @@ mod tests {
         let dims = [3, 4, 5];
         let data: Vec<u8> = (0..60).collect();
         let volume = Volume::new(
-            data.iter().map(|&v| f32::from(v)).collect(),
+            data.iter().map(|&v| i16::from(v)).collect(),
             dims,
             [1.0; 3],
             [0.0; 3],
@@ -454,7 +454,7 @@ mod tests {
     #[test]
     fn axial_slices_are_read_from_their_plane() {
         let axes = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
-        let voxels = vec![-1350.0, 150.0, -600.0, -1350.0, 150.0, 150.0, 150.0, 150.0];
+        let voxels = vec![-1350, 150, -600, -1350, 150, 150, 150, 150];
         let v = Volume::new(voxels, [2, 2, 2], [1.0; 3], [0.0; 3], axes).unwrap();
         let first = axial_rgba(&v, 0, Window::LUNG).unwrap();
         let greys: Vec<u8> = first.chunks(4).map(|p| p[0]).collect();

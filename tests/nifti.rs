@@ -35,10 +35,12 @@ fn values_and_positions_match_nibabel() {
         for sample in case["samples"].as_array().unwrap() {
             let ijk = usizes(&sample["ijk"]);
             let (i, j, k) = (ijk[0], ijk[1], ijk[2]);
+            // Voxels are kept as whole HU: within half a unit of nibabel's.
             let value = volume.get(k, j, i).unwrap();
+            let theirs = sample["value"].as_f64().unwrap();
             assert!(
-                (f64::from(value) - sample["value"].as_f64().unwrap()).abs() < 1e-4,
-                "{name} {ijk:?}"
+                (f64::from(value) - theirs).abs() <= 0.5 + 1e-4,
+                "{name} {ijk:?}: {value} vs {theirs}"
             );
             let position = volume.position(k as f64, j as f64, i as f64);
             for (axis, lps) in sample["lps"].as_array().unwrap().iter().enumerate() {

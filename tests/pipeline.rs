@@ -201,7 +201,7 @@ fn volumes_without_lungs_give_a_diagnosis_error() {
     let (card, bytes) = seeded_card(&DsanConfig::tiny(), 1).unwrap();
     let model = load_weights::<B>(&card, &bytes, &device).unwrap();
     let axial = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
-    let run = |fill: f32, dims: [usize; 3]| {
+    let run = |fill: i16, dims: [usize; 3]| {
         let volume = Volume::new(
             vec![fill; dims.iter().product()],
             dims,
@@ -221,9 +221,9 @@ fn volumes_without_lungs_give_a_diagnosis_error() {
         .unwrap_err()
     };
     for (fill, dims, what) in [
-        (-1000.0, [40, 96, 96], "all air"),
-        (1000.0, [40, 96, 96], "all bone"),
-        (-850.0, [2, 96, 96], "too small"),
+        (-1000, [40, 96, 96], "all air"),
+        (1000, [40, 96, 96], "all bone"),
+        (-850, [2, 96, 96], "too small"),
     ] {
         let err = run(fill, dims);
         assert!(
@@ -233,7 +233,7 @@ fn volumes_without_lungs_give_a_diagnosis_error() {
         println!("{what}: {err}");
     }
     assert!(matches!(
-        run(1000.0, [40, 96, 96]),
+        run(1000, [40, 96, 96]),
         DiagnosisError::Preprocess(PreprocessError::NoLungs { .. })
     ));
     // A card whose class list does not fit the network.

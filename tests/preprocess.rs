@@ -12,7 +12,7 @@ use dsan_ct::phantom::{Lesion, LesionPattern, PhantomConfig, chest_phantom, hu};
 use dsan_ct::preprocess::{
     GridMapping, LungMaskConfig, Mask, PreprocessError, prepare_input, segment_lungs,
 };
-use dsan_ct::volume::Volume;
+use dsan_ct::volume::{Volume, whole_hu};
 use dsan_ct::weights::Preprocessing;
 
 /// A large consolidation against the posterior chest wall of the right lung.
@@ -194,7 +194,7 @@ fn the_lung_region_grown_on_the_working_grid_follows_the_exact_one() {
 #[test]
 fn bad_volumes_give_clear_errors() {
     let axial = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
-    let volume = |fill: f32, dims: [usize; 3]| {
+    let volume = |fill: i16, dims: [usize; 3]| {
         Volume::new(
             vec![fill; dims.iter().product()],
             dims,
@@ -206,22 +206,22 @@ fn bad_volumes_give_clear_errors() {
     };
     let config = LungMaskConfig::default();
     assert!(matches!(
-        segment_lungs(&volume(-850.0, [3, 128, 128]), &config),
+        segment_lungs(&volume(-850, [3, 128, 128]), &config),
         Err(PreprocessError::TooSmall { .. })
     ));
     assert!(matches!(
-        segment_lungs(&volume(-1000.0, [40, 128, 128]), &config),
+        segment_lungs(&volume(-1000, [40, 128, 128]), &config),
         Err(PreprocessError::NoBody { .. })
     ));
-    let bone = segment_lungs(&volume(1000.0, [40, 128, 128]), &config).unwrap_err();
+    let bone = segment_lungs(&volume(1000, [40, 128, 128]), &config).unwrap_err();
     assert!(matches!(bone, PreprocessError::NoLungs { .. }), "{bone}");
     assert!(bone.to_string().contains("no lungs found"), "{bone}");
     // A body with a small air pocket: not a lung.
-    let mut voxels = vec![hu::SOFT_TISSUE; 40 * 128 * 128];
+    let mut voxels = vec![whole_hu(hu::SOFT_TISSUE); 40 * 128 * 128];
     for k in 10..14 {
         for j in 60..64 {
             for i in 60..64 {
-                voxels[(k * 128 + j) * 128 + i] = hu::AIR;
+                voxels[(k * 128 + j) * 128 + i] = whole_hu(hu::AIR);
             }
         }
     }
@@ -265,7 +265,7 @@ fn the_model_input_covers_the_lungs_and_maps_back_to_the_lesion() {
             .infection
             .data()
             .iter()
-            .map(|&v| f32::from(v))
+            .map(|&v| i16::from(v))
             .collect(),
         phantom.volume.dims(),
         phantom.volume.spacing(),
@@ -376,7 +376,7 @@ fn real_chest_ct_lungs_have_plausible_volumes() {
             .iter()
             .zip(lungs.mask.data())
             .filter(|&(_, &m)| m != 0)
-            .map(|(&v, _)| v)
+            .map(|(&v, _)| f32::from(v))
             .collect();
         let middle = inside.len() / 2;
         let median = *inside.select_nth_unstable_by(middle, f32::total_cmp).1;

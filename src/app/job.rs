@@ -8,7 +8,8 @@
 
 use std::rc::Rc;
 
-use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
+use gloo_timers::future::TimeoutFuture;
+use js_sys::{Array, Int16Array, Object, Reflect, Uint8Array};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -159,6 +160,51 @@ fn bytes(value: &JsValue, key: &'static str) -> Result<Vec<u8>, MessageError> {
     Ok(array.to_vec())
 }
 
+/// Elements a copy between the page's WebAssembly memory and a typed array
+/// moves before it lets the page's other work run: the voxels of a
+/// 2,000-slice CT and its masks, each copied in one call, paused the page
+/// for 2.6 s.
+const COPY_STEP: usize = 16 << 20;
+
+/// `voxels` as a new `Int16Array`, copied in steps.
+async fn int16_array(voxels: &[i16]) -> Int16Array {
+    let array = Int16Array::new_with_length(voxels.len() as u32);
+    for (n, chunk) in voxels.chunks(COPY_STEP).enumerate() {
+        let start = (n * COPY_STEP) as u32;
+        array
+            .subarray(start, start + chunk.len() as u32)
+            .copy_from(chunk);
+        TimeoutFuture::new(0).await;
+    }
+    array
+}
+
+/// The mask under `key` of a reply about a CT of `dims` and `spacing`,
+/// copied into WebAssembly memory in steps.
+async fn mask(
+    value: &JsValue,
+    key: &'static str,
+    dims: [usize; 3],
+    spacing: [f64; 3],
+) -> Result<Mask, MessageError> {
+    let array: Uint8Array = get(value, key)?
+        .dyn_into()
+        .map_err(|_| MessageError::Field(key))?;
+    let len = array.length() as usize;
+    if len != dims.iter().product::<usize>() {
+        return Err(MessageError::Field(key));
+    }
+    let mut data = vec![0; len];
+    for (n, chunk) in data.chunks_mut(COPY_STEP).enumerate() {
+        let start = (n * COPY_STEP) as u32;
+        array
+            .subarray(start, start + chunk.len() as u32)
+            .copy_to(chunk);
+        TimeoutFuture::new(0).await;
+    }
+    Ok(Mask::from_data(dims, spacing, data))
+}
+
 /// A message and the buffers to transfer with it.
 pub struct Message {
     /// The message.
@@ -168,14 +214,14 @@ pub struct Message {
 }
 
 impl Request<'_> {
-    /// The request as a message.
-    pub fn encode(&self) -> Result<Message, MessageError> {
+    /// The request as a message (the voxels copied out in steps).
+    pub async fn encode(&self) -> Result<Message, MessageError> {
         let object = Object::new();
         let transfer = Array::new();
         let (header, weights) = match *self {
             Self::Diagnose(job) => {
                 let volume = &job.volume;
-                let voxels = Float32Array::from(volume.voxels());
+                let voxels = int16_array(volume.voxels()).await;
                 transfer.push(&voxels.buffer());
                 set(&object, "voxels", &voxels);
                 let header = JobHeader {
@@ -223,7 +269,7 @@ impl Task {
         let weights = bytes(value, "weights")?;
         Ok(match serde_json::from_str(&text(value, "header")?)? {
             RequestHeader::Diagnose(header) => {
-                let voxels: Float32Array = get(value, "voxels")?
+                let voxels: Int16Array = get(value, "voxels")?
                     .dyn_into()
                     .map_err(|_| MessageError::Field("voxels"))?;
                 let volume = Volume::new(
@@ -322,8 +368,8 @@ impl Reply {
             .flatten()
     }
 
-    /// The reply in a message about `request`.
-    pub fn decode(value: &JsValue, request: &Request) -> Result<Self, MessageError> {
+    /// The reply in a message about `request` (the masks copied in steps).
+    pub async fn decode(value: &JsValue, request: &Request<'_>) -> Result<Self, MessageError> {
         match text(value, "kind")?.as_str() {
             "ready" => Ok(Self::Ready),
             "stage" => Ok(Self::Stage(text(value, "stage")?)),
@@ -344,18 +390,9 @@ impl Reply {
                 if !summary.maps_fit(volume.dims()) {
                     return Err(MessageError::Field("summary"));
                 }
-                let voxels = volume.voxels().len();
-                let sized = |key: &'static str| {
-                    bytes(value, key).and_then(|data| {
-                        (data.len() == voxels)
-                            .then_some(data)
-                            .ok_or(MessageError::Field(key))
-                    })
-                };
-                let mask = |key| {
-                    sized(key).map(|data| Mask::from_data(volume.dims(), volume.spacing(), data))
-                };
-                let (lung_mask, lung_region) = (mask("mask")?, mask("region")?);
+                let (dims, spacing) = (volume.dims(), volume.spacing());
+                let lung_mask = mask(value, "mask", dims, spacing).await?;
+                let lung_region = mask(value, "region", dims, spacing).await?;
                 Ok(Self::Done(Box::new(Finished {
                     diagnosis: Diagnosis {
                         summary,

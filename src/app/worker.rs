@@ -67,8 +67,12 @@ pub fn serve() {
         });
     }));
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|event: MessageEvent| {
+        // Decoded here, so that the message (the CT's voxels among it) is let
+        // go before the work starts rather than held while it runs.
+        let task = Task::decode(&event.data());
+        drop(event);
         wasm_bindgen_futures::spawn_local(async move {
-            let reply = match Task::decode(&event.data()) {
+            let reply = match task {
                 Ok(Task::Diagnose(job)) => run(*job).await,
                 Ok(Task::CheckModel(card, weights)) => check_model(&card, &weights),
                 Ok(Task::SelfCheck(backend, preset)) => self_check(backend, preset).await,

@@ -14,7 +14,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 
 use super::compute::Backend;
-use super::job::{Finished, Job, Reply, Request};
+use super::job::{Finished, Job, Message, Reply, Request};
 use super::self_check::{Preset, SelfCheckReport};
 use crate::weights::ModelCard;
 
@@ -135,26 +135,30 @@ async fn run(
         return Err(JobError::Cancelled);
     }
     let died = |what: &str| JobError::Died(what.to_owned());
+    // Encoded (in steps, yielding to the page) before the worker starts: its
+    // first message, that it listens, is lost unless a handler is set in the
+    // same turn as the worker is made.
+    let message = request
+        .encode()
+        .await
+        .map_err(|e| JobError::Died(e.to_string()))?;
     let options = WorkerOptions::new();
     options.set_type(WorkerType::Classic);
     let worker = Worker::new_with_options(WORKER_SCRIPT, &options)
         .map_err(|_| died("the browser refused to start it"))?;
-    let outcome = run_in(&worker, request, on_stage, cancel).await;
+    let outcome = run_in(&worker, &request, message, on_stage, cancel).await;
     worker.terminate();
     outcome
 }
 
 async fn run_in(
     worker: &Worker,
-    request: Request<'_>,
+    request: &Request<'_>,
+    message: Message,
     on_stage: impl FnMut(String) + 'static,
     cancel: &Cancel,
 ) -> Result<Reply, JobError> {
-    let mut message = Some(
-        request
-            .encode()
-            .map_err(|e| JobError::Died(e.to_string()))?,
-    );
+    let mut message = Some(message);
     let mut on_stage = Some(on_stage);
     let mut handlers = None;
     let settled = Promise::new(&mut |resolve: Function, reject: Function| {
@@ -209,7 +213,7 @@ async fn run_in(
                 .unwrap_or_else(|| "an error without a message".to_owned()),
         )
     })?;
-    match Reply::decode(&data, &request) {
+    match Reply::decode(&data, request).await {
         Ok(Reply::Failed { message, backend }) => Err(JobError::Failed { message, backend }),
         Ok(Reply::Stage(_) | Reply::Ready) => Err(out_of_turn()),
         Ok(reply) => Ok(reply),

@@ -1,8 +1,8 @@
 //! A file's stored pixel values, frame by frame, and how they map to HU.
 //!
 //! 16-bit samples (every CT) are kept as read and converted to HU only when
-//! the volume is assembled, straight into it: half the memory of HU floats
-//! while a drop is read, and no intermediate copy.
+//! the volume is assembled, straight into it: no intermediate copy. HU are
+//! stored as whole numbers ([`whole_hu`]), exact for CT's integer rescales.
 
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ use dicom_object::mem::InMemElement;
 use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PixelDecoder};
 
 use super::slice::PADDING_HU;
+use crate::volume::whole_hu;
 
 /// Stored value -> HU: only the low `BitsStored` bits count (old files keep
 /// overlays above them) and, for signed data, the highest of them is the
@@ -64,11 +65,11 @@ impl HuMapping {
         self.scale(value)
     }
 
-    /// Appends the HU of raw 16-bit samples to `out`.
-    fn extend_words(&self, samples: &[u16], out: &mut Vec<f32>) {
+    /// Appends the HU of raw 16-bit samples to `out`, as whole numbers.
+    fn extend_words(&self, samples: &[u16], out: &mut Vec<i16>) {
         let Some((slope, intercept)) = self.exact_in_f32() else {
             // Any other rescale: through a table of every 16-bit value.
-            let table: Vec<f32> = (0..=u16::MAX).map(|v| self.hu_word(v)).collect();
+            let table: Vec<i16> = (0..=u16::MAX).map(|v| whole_hu(self.hu_word(v))).collect();
             out.extend(samples.iter().map(|&v| table[usize::from(v)]));
             return;
         };
@@ -82,12 +83,12 @@ impl HuMapping {
         let unused = 16 - self.bits.unwrap_or(16);
         let mask = u16::MAX >> unused;
         // Every parameter is a local copied into the closures, so that the
-        // loops vectorise.
+        // loops vectorise. The HU are whole numbers: `as` only saturates.
         let scale = move |v: f32| {
             if v >= low && v <= high {
                 PADDING_HU
             } else {
-                v * slope + intercept
+                (v * slope + intercept) as i16
             }
         };
         if self.signed {
@@ -116,7 +117,7 @@ impl HuMapping {
     fn scale(&self, value: f64) -> f32 {
         let hu = (value * self.slope + self.intercept) as f32;
         match self.padding {
-            Some((lo, hi)) if value >= lo && value <= hi => PADDING_HU,
+            Some((lo, hi)) if value >= lo && value <= hi => f32::from(PADDING_HU),
             _ => hu,
         }
     }
@@ -137,7 +138,7 @@ enum Samples {
         mapping: HuMapping,
     },
     /// Other sample depths, already in HU.
-    Hu(Vec<f32>),
+    Hu(Vec<i16>),
 }
 
 impl FramePixels {
@@ -154,8 +155,8 @@ impl FramePixels {
         self.len() == 0
     }
 
-    /// The pixels in HU, padding set to [`PADDING_HU`].
-    pub fn hu(&self) -> Vec<f32> {
+    /// The pixels in whole HU, padding set to [`PADDING_HU`].
+    pub fn hu(&self) -> Vec<i16> {
         let mut hu = Vec::with_capacity(self.len());
         self.extend_hu(&mut hu);
         hu
@@ -163,7 +164,7 @@ impl FramePixels {
 
     /// Appends the pixels in HU to `out` (how a volume is assembled without
     /// an intermediate copy).
-    pub fn extend_hu(&self, out: &mut Vec<f32>) {
+    pub fn extend_hu(&self, out: &mut Vec<i16>) {
         match &self.0 {
             Samples::Hu(hu) => out.extend_from_slice(hu),
             Samples::Words {
@@ -258,7 +259,7 @@ impl FilePixels {
             FileSamples::Values(values) => FramePixels(Samples::Hu(
                 values[frame as usize]
                     .iter()
-                    .map(|&v| mapping.hu(v))
+                    .map(|&v| whole_hu(mapping.hu(v)))
                     .collect(),
             )),
         }
@@ -313,7 +314,7 @@ mod tests {
     }
 
     /// The single-precision loops give, for every 16-bit value, the HU that
-    /// the double-precision formula gives.
+    /// the double-precision formula gives, rounded.
     #[test]
     fn fast_conversion_matches_the_formula_for_every_word() {
         let words: Vec<u16> = (0..=u16::MAX).collect();
@@ -343,11 +344,7 @@ mod tests {
             m.extend_words(&words, &mut fast);
             assert_eq!(fast.len(), words.len());
             for (&word, &hu) in words.iter().zip(&fast) {
-                assert_eq!(
-                    hu.to_bits(),
-                    m.hu_word(word).to_bits(),
-                    "{m:?}, word {word}"
-                );
+                assert_eq!(hu, whole_hu(m.hu_word(word)), "{m:?}, word {word}");
             }
         }
     }
@@ -362,7 +359,7 @@ mod tests {
         assert_eq!(mapping(Some(12), false, None).hu_word(0xF001), 1.0 - 1024.0);
         assert_eq!(signed12.hu(-5.0), -5.0 - 1024.0);
         let padded = mapping(Some(16), true, Some((-2000.0, -2000.0)));
-        assert_eq!(padded.hu_word((-2000_i16) as u16), PADDING_HU);
+        assert_eq!(padded.hu_word((-2000_i16) as u16), f32::from(PADDING_HU));
         assert_eq!(padded.hu_word((-1999_i16) as u16), -1999.0 - 1024.0);
     }
 }

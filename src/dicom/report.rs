@@ -66,7 +66,8 @@ impl Study {
                 .volumes
                 .iter()
                 .map(|(file, volume)| {
-                    let (hu_min, hu_max, hu_mean) = statistics(volume.voxels().iter().copied());
+                    let (hu_min, hu_max, hu_mean) =
+                        statistics(volume.voxels().iter().map(|&v| f32::from(v)));
                     VolumeReport {
                         file: file.clone(),
                         dims: volume.dims(),
@@ -82,8 +83,13 @@ impl Study {
 }
 
 fn series_report(series: &Series, default: bool) -> SeriesReport {
-    let (hu_min, hu_max, hu_mean) =
-        statistics(series.slices.iter().flat_map(|slice| slice.pixels.hu()));
+    let (hu_min, hu_max, hu_mean) = statistics(
+        series
+            .slices
+            .iter()
+            .flat_map(|slice| slice.pixels.hu())
+            .map(f32::from),
+    );
     SeriesReport {
         default,
         summary: series.summary.clone(),

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::slice::{SeriesAttributes, Slice};
-use crate::volume::{Volume, VolumeError};
+use crate::volume::{Volume, VolumeError, whole_hu};
 
 /// SOP classes that are never the CT to diagnose.
 const SECONDARY_CAPTURE: &str = "1.2.840.10008.5.1.4.1.1.7";
@@ -111,7 +111,7 @@ pub enum SeriesError {
     },
     /// The volume would not fit in memory.
     #[error(
-        "series {series}: the volume needs {needed_mib} MiB, more than the {limit_mib} MiB this page can hold; choose a thicker reconstruction or use the native `dsan` tool"
+        "series {series}: the volume needs {needed_mib} MiB, more than the {limit_mib} MiB this page can hold (at most {max_slices} slices of {rows}x{columns}); choose a thicker reconstruction or use the native `dsan` tool"
     )]
     TooLarge {
         /// Series description or UID.
@@ -120,6 +120,12 @@ pub enum SeriesError {
         needed_mib: u64,
         /// Memory allowed.
         limit_mib: u64,
+        /// The most slices of this series' image size that fit.
+        max_slices: u64,
+        /// Rows of its images.
+        rows: usize,
+        /// Columns of its images.
+        columns: usize,
     },
     /// The volume could not be built.
     #[error("series {series}: {source}")]
@@ -254,7 +260,7 @@ fn summarise(slices: &[Slice]) -> SeriesSummary {
         pixel_spacing: first.pixel_spacing,
         slice_spacing: median(&gaps),
         thickness: first.thickness,
-        volume_bytes: (slices.len() * first.rows * first.columns * 4) as u64,
+        volume_bytes: (slices.len() * first.rows * first.columns * size_of::<i16>()) as u64,
         kernel: a.kernel.clone(),
         study_date: a.study_date.clone(),
         body_part: a.body_part.clone(),
@@ -288,11 +294,13 @@ fn unusable_reason(a: &SeriesAttributes, slices: &[Slice]) -> Option<String> {
     None
 }
 
-/// Largest volume assembled, in bytes of f32 voxels: a page's WebAssembly
-/// memory is limited to 4 GiB, which must also hold the decoded slices.
+/// Largest volume assembled, in bytes of 16-bit voxels: 2,048 slices of
+/// 512x512. A page's WebAssembly memory is limited to 4 GiB, which must also
+/// hold the decoded slices while the volume is assembled (as much again) and
+/// the diagnosis's lung masks (a byte a voxel each).
 #[cfg(target_arch = "wasm32")]
-pub const MAX_VOLUME_BYTES: u64 = 3 << 29;
-/// Largest volume assembled, in bytes of f32 voxels.
+pub const MAX_VOLUME_BYTES: u64 = 1 << 30;
+/// Largest volume assembled, in bytes of 16-bit voxels.
 #[cfg(not(target_arch = "wasm32"))]
 pub const MAX_VOLUME_BYTES: u64 = 16 << 30;
 
@@ -305,10 +313,15 @@ pub const MIN_SLICES: usize = 3;
 pub fn assemble(series: Series) -> Result<AssembledSeries, SeriesError> {
     let name = series_name(&series.summary);
     if series.summary.volume_bytes > MAX_VOLUME_BYTES {
+        let [rows, columns] = series.summary.image_size;
+        let slice_bytes = (rows * columns * size_of::<i16>()).max(1) as u64;
         return Err(SeriesError::TooLarge {
             series: name,
             needed_mib: series.summary.volume_bytes >> 20,
             limit_mib: MAX_VOLUME_BYTES >> 20,
+            max_slices: MAX_VOLUME_BYTES / slice_bytes,
+            rows,
+            columns,
         });
     }
     let mut slices = series.slices;
@@ -415,7 +428,7 @@ pub fn assemble(series: Series) -> Result<AssembledSeries, SeriesError> {
 }
 
 /// Linear interpolation along the normal onto `depth` slices `spacing` apart.
-fn interpolate(slices: &[Slice], positions: &[f64], spacing: f64, depth: usize) -> Vec<f32> {
+fn interpolate(slices: &[Slice], positions: &[f64], spacing: f64, depth: usize) -> Vec<i16> {
     let plane = slices[0].pixels.len();
     let mut voxels = Vec::with_capacity(plane * depth);
     let hu = |index: usize| slices[index].pixels.hu();
@@ -429,7 +442,10 @@ fn interpolate(slices: &[Slice], positions: &[f64], spacing: f64, depth: usize) 
         }
         let (p0, p1) = (positions[upper - 1], positions[upper]);
         let t = ((target - p0) / (p1 - p0)).clamp(0.0, 1.0) as f32;
-        voxels.extend(below.iter().zip(&above).map(|(x, y)| x + (y - x) * t));
+        voxels.extend(below.iter().zip(&above).map(|(&x, &y)| {
+            let (x, y) = (f32::from(x), f32::from(y));
+            whole_hu(x + (y - x) * t)
+        }));
     }
     voxels
 }

@@ -17,7 +17,7 @@ use super::pixels::{FilePixels, FramePixels, HuMapping};
 use super::rle;
 
 /// HU given to padding pixels (outside the reconstructed field of view): air.
-pub const PADDING_HU: f32 = -1024.0;
+pub const PADDING_HU: i16 = -1024;
 
 /// Attributes shared by the slices of a series, as read from one file.
 #[derive(Debug, Clone, PartialEq, Default)]

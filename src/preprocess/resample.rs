@@ -63,7 +63,7 @@ impl GridMapping {
 
     /// Voxels on the volume's grid (`volume_dims`, row-major), e.g. a mask as
     /// 0/1, resampled trilinearly onto the model grid.
-    pub fn resample_voxels(&self, v: &[f32]) -> Vec<f32> {
+    pub fn resample_voxels<T: Copy + Into<f32>>(&self, v: &[T]) -> Vec<f32> {
         let [gd, gh, gw] = self.grid;
         let axes: [Vec<(usize, usize, f32)>; 3] = std::array::from_fn(|a| {
             (0..self.grid[a])
@@ -77,7 +77,7 @@ impl GridMapping {
                 for &(i0, i1, ti) in &axes[2] {
                     let at = |k: usize, j: usize| {
                         let row = (k * h + j) * w;
-                        v[row + i0] * (1.0 - ti) + v[row + i1] * ti
+                        v[row + i0].into() * (1.0 - ti) + v[row + i1].into() * ti
                     };
                     let front = at(k0, j0) * (1.0 - tj) + at(k0, j1) * tj;
                     let back = at(k1, j0) * (1.0 - tj) + at(k1, j1) * tj;
@@ -191,7 +191,7 @@ pub fn downsample_mean(volume: &Volume, factors: [usize; 3]) -> (Vec<f32>, [usiz
             let row = &v[(k * h + j) * w..(k * h + j + 1) * w];
             let base = ((k / fk) * ch + j / fj) * cw;
             for (ci, chunk) in row.chunks(fi).enumerate() {
-                sums[base + ci] += chunk.iter().sum::<f32>();
+                sums[base + ci] += chunk.iter().map(|&v| f32::from(v)).sum::<f32>();
                 counts[base + ci] += chunk.len() as u32;
             }
         }
@@ -234,7 +234,7 @@ mod tests {
         let voxels = (0..d * h * w)
             .map(|x| {
                 let (k, j, i) = (x / (h * w), (x / w) % h, x % w);
-                (2 * k + 3 * j + 5 * i) as f32
+                (2 * k + 3 * j + 5 * i) as i16
             })
             .collect();
         Volume::new(voxels, dims, [1.0; 3], [0.0; 3], AXIAL).unwrap()

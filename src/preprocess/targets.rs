@@ -8,7 +8,7 @@ use super::resample::GridMapping;
 /// the volume the mapping was made for, non-zero = infected) resampled
 /// trilinearly like the CT, so the target lines up with the input voxel for voxel.
 pub fn mask_on_model_grid(mask: &[u8], mapping: &GridMapping) -> Vec<f32> {
-    let voxels: Vec<f32> = mask.iter().map(|&m| f32::from(u8::from(m != 0))).collect();
+    let voxels: Vec<u8> = mask.iter().map(|&m| u8::from(m != 0)).collect();
     mapping.resample_voxels(&voxels)
 }
 

@@ -99,7 +99,7 @@ pub fn read_nifti(file: &str, bytes: &[u8]) -> Result<Volume, NiftiError> {
     for k in 0..nz {
         for j in 0..ny {
             for i in 0..nx {
-                voxels.push(array[[i, j, k].as_slice()]);
+                voxels.push(super::whole_hu(array[[i, j, k].as_slice()]));
             }
         }
     }

@@ -4,7 +4,7 @@
 // e.g. the 512x512x300 phantom `DSAN_BENCH_KEEP=1 cargo bench --bench preprocess` leaves behind;
 // the lung mask and crop/resample stages are the browser's preprocessing figure.
 import { statSync } from 'node:fs';
-import { serveDist, launch, openPage } from './harness.mjs';
+import { serveDist, launch, openPage, diagnoseOnPage } from './harness.mjs';
 
 const [input, preset = 'bundled', gpu] = process.argv.slice(2);
 if (!input) {
@@ -17,15 +17,22 @@ try {
   const { page, errors } = await openPage(browser, server.url);
   await page.locator('[data-testid="backend-badge"][data-backend]').waitFor({ timeout: 60_000 });
   const picker = statSync(input).isDirectory() ? 'folder-input' : 'file-input';
+  // Opening a CT starts its diagnosis with the default choice: from the drop
+  // to that result is what a user waits for.
+  const dropped = Date.now();
   await page.getByTestId(picker).setInputFiles(input);
   const info = page.getByTestId('volume-info');
   await info.waitFor({ timeout: 600_000 });
-  console.log(`# bench: open ${await info.textContent()}`);
-  await page.getByTestId('diagnose-preset').selectOption(preset);
-  await page.getByTestId('diagnose').click();
-  const json = page.getByTestId('diagnosis-json');
-  await json.waitFor({ state: 'attached', timeout: 600_000 });
-  const { backend, diagnosis } = JSON.parse(await json.textContent());
+  const shown = Date.now() - dropped;
+  console.log(`# bench: open ${await info.textContent()}: shown ${shown} ms after the drop`);
+  const first = await diagnoseOnPage(page, 600_000);
+  console.log(`# bench: drop to result on ${first.backend} (${first.model}): ${Date.now() - dropped} ms`);
+  let report = first;
+  if ((await page.getByTestId('diagnose-preset').inputValue()) !== preset) {
+    await page.getByTestId('diagnose-preset').selectOption(preset);
+    report = await diagnoseOnPage(page, 600_000, { rerun: true });
+  }
+  const { backend, diagnosis } = report;
   const ms = Object.fromEntries(diagnosis.timings.map((t) => [t.stage, t.ms]));
   console.log(`# bench: diagnose on ${backend} (${preset}): ${diagnosis.timings.map((t) => `${t.stage} ${t.ms.toFixed(0)} ms`).join(', ')}`);
   console.log(`# bench: preprocessing in the browser (lung mask + crop/resample): ${(ms.lung_mask + ms.resample).toFixed(0)} ms`);

@@ -248,10 +248,11 @@ fn prepare(source: &Path, mask: Option<&Path>, reading: &Reading) -> anyhow::Res
         "infection mask {} is {offset:.2} mm away from the CT's grid",
         mask.display()
     );
+    // Read as whole numbers: a voxel of 0.5 or more is infected.
     let infected: Vec<u8> = mask_volume
         .voxels()
         .iter()
-        .map(|&v| u8::from(v > 0.5))
+        .map(|&v| u8::from(v > 0))
         .collect();
     let infected_voxels = infected.iter().filter(|&&v| v != 0).count();
     let infection_ml = infected_voxels as f64 * volume.voxel_ml();

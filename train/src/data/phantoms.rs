@@ -304,7 +304,7 @@ fn write_series(
         let position = volume.position(k as f64, 0.0, 0.0);
         let pixels: Vec<u16> = volume.voxels()[k * h * w..(k + 1) * h * w]
             .iter()
-            .map(|v| (v.round() + 1024.0).clamp(0.0, 4095.0) as u16)
+            .map(|&v| (i32::from(v) + 1024).clamp(0, 4095) as u16)
             .collect();
         let sop = uid(seed, case, k);
         let text = |tag, vr, value: String| DataElement::new(tag, vr, PrimitiveValue::from(value));
