@@ -166,16 +166,23 @@ fn bytes(value: &JsValue, key: &'static str) -> Result<Vec<u8>, MessageError> {
 /// for 2.6 s.
 const COPY_STEP: usize = 16 << 20;
 
+/// Runs `copy` on the consecutive ranges of `len` elements, [`COPY_STEP`]
+/// at a time, letting the page's other work run after each.
+async fn in_steps(len: usize, mut copy: impl FnMut(u32, u32, std::ops::Range<usize>)) {
+    for start in (0..len).step_by(COPY_STEP) {
+        let end = (start + COPY_STEP).min(len);
+        copy(start as u32, end as u32, start..end);
+        TimeoutFuture::new(0).await;
+    }
+}
+
 /// `voxels` as a new `Int16Array`, copied in steps.
 async fn int16_array(voxels: &[i16]) -> Int16Array {
     let array = Int16Array::new_with_length(voxels.len() as u32);
-    for (n, chunk) in voxels.chunks(COPY_STEP).enumerate() {
-        let start = (n * COPY_STEP) as u32;
-        array
-            .subarray(start, start + chunk.len() as u32)
-            .copy_from(chunk);
-        TimeoutFuture::new(0).await;
-    }
+    in_steps(voxels.len(), |start, end, range| {
+        array.subarray(start, end).copy_from(&voxels[range]);
+    })
+    .await;
     array
 }
 
@@ -195,13 +202,10 @@ async fn mask(
         return Err(MessageError::Field(key));
     }
     let mut data = vec![0; len];
-    for (n, chunk) in data.chunks_mut(COPY_STEP).enumerate() {
-        let start = (n * COPY_STEP) as u32;
-        array
-            .subarray(start, start + chunk.len() as u32)
-            .copy_to(chunk);
-        TimeoutFuture::new(0).await;
-    }
+    in_steps(len, |start, end, range| {
+        array.subarray(start, end).copy_to(&mut data[range]);
+    })
+    .await;
     Ok(Mask::from_data(dims, spacing, data))
 }
 
