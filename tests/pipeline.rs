@@ -6,11 +6,13 @@
     reason = "a failed unwrap is a failed test, with its message"
 )]
 
+use burn::tensor::Device;
 use dsan_ct::CpuBackend;
-use dsan_ct::model::DsanConfig;
+use dsan_ct::model::{Dsan, DsanConfig};
 use dsan_ct::phantom::{Lesion, LesionPattern, PhantomConfig, chest_phantom, hu};
 use dsan_ct::pipeline::{
-    DecisionConfig, DiagnosisError, NoProgress, ProgressSink, Stage, diagnose,
+    Branch, BranchResult, DecisionConfig, DiagnosisError, Inference, NoProgress, ProgressSink,
+    Stage, diagnose, diagnose_with, run_branch,
 };
 use dsan_ct::preprocess::PreprocessError;
 use dsan_ct::probe::seeded_card;
@@ -251,6 +253,76 @@ fn volumes_without_lungs_give_a_diagnosis_error() {
     .unwrap_err();
     assert!(
         err.to_string().contains("3 class names for 2 outputs"),
+        "{err}"
+    );
+}
+
+/// Runs branch B first and apart, its result through JSON as the page's
+/// helper worker sends it; `classes` cuts its probabilities to that many.
+struct Apart<'a> {
+    model: &'a Dsan<B>,
+    device: &'a Device<B>,
+    classes: usize,
+}
+
+impl Inference for Apart<'_> {
+    async fn infer(
+        &mut self,
+        input: &[f32],
+        grid: [usize; 3],
+    ) -> Result<[BranchResult; 2], DiagnosisError> {
+        let balanced =
+            run_branch(Branch::Balanced.of(self.model), input, grid, self.device).await?;
+        let mut balanced: BranchResult =
+            serde_json::from_str(&serde_json::to_string(&balanced).unwrap()).unwrap();
+        balanced.probabilities.truncate(self.classes);
+        let uniform = run_branch(Branch::Uniform.of(self.model), input, grid, self.device).await?;
+        Ok([uniform, balanced])
+    }
+}
+
+#[test]
+fn branches_run_apart_give_the_same_diagnosis_and_a_result_that_does_not_fit_is_refused() {
+    let device = Default::default();
+    let (card, bytes) = seeded_card(&DsanConfig::tiny(), 7).unwrap();
+    let model = load_weights::<B>(&card, &bytes, &device).unwrap();
+    let phantom = chest_phantom(&PhantomConfig::default());
+    let decision = DecisionConfig::default();
+    let together = pollster::block_on(diagnose(
+        &phantom.volume,
+        &model,
+        &card,
+        &decision,
+        &device,
+        &mut NoProgress,
+    ))
+    .unwrap();
+    let apart = |classes| {
+        let mut inference = Apart {
+            model: &model,
+            device: &device,
+            classes,
+        };
+        pollster::block_on(diagnose_with(
+            &phantom.volume,
+            &card,
+            &decision,
+            &mut inference,
+            &mut NoProgress,
+        ))
+    };
+    let mut split = apart(2).unwrap();
+    let mut whole = together.summary.clone();
+    split.summary.timings.clear();
+    whole.timings.clear();
+    assert_eq!(split.summary, whole);
+    assert_eq!(split.lung_mask, together.lung_mask);
+    assert_eq!(split.lung_region, together.lung_region);
+
+    let err = apart(1).unwrap_err();
+    assert!(
+        matches!(err, DiagnosisError::Backend { .. })
+            && err.to_string().contains("do not fit the card's 2 classes"),
         "{err}"
     );
 }

@@ -62,6 +62,7 @@ async fn diagnose_in_worker(
         diagnosis,
         model,
         worker_memory_bytes,
+        helper_memory_bytes,
     } = outcome?;
     let report = DiagnosisReport {
         backend: job.backend.label(),
@@ -72,6 +73,7 @@ async fn diagnose_in_worker(
         memory_mib: Memory {
             page: wasm_memory_bytes() / MIB,
             worker: worker_memory_bytes / MIB,
+            helper: helper_memory_bytes.map(|bytes| bytes / MIB),
         },
     };
     Ok((report, diagnosis))

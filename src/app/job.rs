@@ -12,6 +12,7 @@ use gloo_timers::future::TimeoutFuture;
 use js_sys::{Array, Int16Array, Object, Reflect, Uint8Array};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
+use web_sys::MessagePort;
 
 use super::compute::Backend;
 use super::self_check::{Preset, SelfCheckReport};
@@ -46,6 +47,7 @@ struct JobHeader {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum RequestHeader {
     Diagnose(Box<JobHeader>),
+    Help(Box<ModelChoice>),
     CheckModel(Box<ModelCard>),
     SelfCheck { backend: Backend, preset: Preset },
 }
@@ -53,8 +55,12 @@ enum RequestHeader {
 /// What the page asks its worker to do.
 #[derive(Debug, Clone, Copy)]
 pub enum Request<'a> {
-    /// Diagnose a CT.
-    Diagnose(&'a Job),
+    /// Diagnose a CT; with a port, branch B runs in the helper at its other
+    /// end.
+    Diagnose(&'a Job, Option<&'a MessagePort>),
+    /// Be the helper of a diagnosis of this job (its model, not its CT): run
+    /// branch B on the input that comes through the port.
+    Help(&'a Job, &'a MessagePort),
     /// Load a site's model (card and weights) as a diagnosis would, on the
     /// CPU backend: size, SHA-256, layout and every tensor.
     CheckModel(&'a ModelCard, &'a [u8]),
@@ -67,7 +73,9 @@ pub enum Request<'a> {
 #[derive(Debug)]
 pub enum Task {
     /// See [`Request::Diagnose`].
-    Diagnose(Box<Job>),
+    Diagnose(Box<Job>, Option<MessagePort>),
+    /// See [`Request::Help`]: the model, its weights, the port.
+    Help(Box<ModelChoice>, Vec<u8>, MessagePort),
     /// See [`Request::CheckModel`].
     CheckModel(Box<ModelCard>, Vec<u8>),
     /// See [`Request::SelfCheck`].
@@ -121,6 +129,8 @@ pub struct Finished {
     /// The worker's WebAssembly memory when it finished, bytes: the peak of
     /// its heap during the job.
     pub worker_memory_bytes: f64,
+    /// The helper's, when one ran branch B.
+    pub helper_memory_bytes: Option<f64>,
 }
 
 /// Why a message could not be read.
@@ -223,7 +233,11 @@ impl Request<'_> {
         let object = Object::new();
         let transfer = Array::new();
         let (header, weights) = match *self {
-            Self::Diagnose(job) => {
+            Self::Diagnose(job, peer) => {
+                if let Some(port) = peer {
+                    transfer.push(port);
+                    set(&object, "port", port);
+                }
                 let volume = &job.volume;
                 let voxels = int16_array(volume.voxels()).await;
                 transfer.push(&voxels.buffer());
@@ -238,6 +252,14 @@ impl Request<'_> {
                 };
                 (
                     RequestHeader::Diagnose(Box::new(header)),
+                    job.weights.as_slice(),
+                )
+            }
+            Self::Help(job, port) => {
+                transfer.push(port);
+                set(&object, "port", port);
+                (
+                    RequestHeader::Help(Box::new(job.model.clone())),
                     job.weights.as_slice(),
                 )
             }
@@ -261,7 +283,7 @@ impl Request<'_> {
     /// The volume a diagnosis reply's maps cover.
     fn volume(&self) -> Option<&Volume> {
         match self {
-            Self::Diagnose(job) => Some(&job.volume),
+            Self::Diagnose(job, _) => Some(&job.volume),
             _ => None,
         }
     }
@@ -283,12 +305,22 @@ impl Task {
                     header.origin,
                     header.direction,
                 )?;
-                Self::Diagnose(Box::new(Job {
-                    backend: header.backend,
-                    model: header.model,
-                    weights: Rc::new(weights),
-                    volume: Rc::new(volume),
-                }))
+                let peer = get(value, "port").ok().and_then(|p| p.dyn_into().ok());
+                Self::Diagnose(
+                    Box::new(Job {
+                        backend: header.backend,
+                        model: header.model,
+                        weights: Rc::new(weights),
+                        volume: Rc::new(volume),
+                    }),
+                    peer,
+                )
+            }
+            RequestHeader::Help(model) => {
+                let port = get(value, "port")?
+                    .dyn_into()
+                    .map_err(|_| MessageError::Field("port"))?;
+                Self::Help(model, weights, port)
             }
             RequestHeader::CheckModel(card) => Self::CheckModel(card, weights),
             RequestHeader::SelfCheck { backend, preset } => Self::SelfCheck(backend, preset),
@@ -333,10 +365,14 @@ impl Reply {
                     diagnosis,
                     model,
                     worker_memory_bytes,
+                    helper_memory_bytes,
                 } = &**finished;
                 set(&object, "kind", &"done".into());
                 set(&object, "model", &model.into());
                 set(&object, "memory", &(*worker_memory_bytes).into());
+                if let Some(bytes) = helper_memory_bytes {
+                    set(&object, "helper-memory", &(*bytes).into());
+                }
                 set(
                     &object,
                     "summary",
@@ -407,6 +443,7 @@ impl Reply {
                     worker_memory_bytes: get(value, "memory")?
                         .as_f64()
                         .ok_or(MessageError::Field("memory"))?,
+                    helper_memory_bytes: get(value, "helper-memory").ok().and_then(|v| v.as_f64()),
                 })))
             }
             _ => Err(MessageError::Field("kind")),

@@ -14,6 +14,7 @@ mod dialogs;
 mod display;
 mod drop;
 mod export;
+mod helper;
 mod job;
 mod keys;
 mod models;

@@ -29,8 +29,8 @@ pub struct DiagnosisReport {
     pub caveat: Option<String>,
     /// The pipeline's figures.
     pub diagnosis: DiagnosisSummary,
-    /// The WebAssembly memory of the page and of the worker when the result
-    /// came.
+    /// The WebAssembly memory of the page and of the workers when the
+    /// result came.
     pub memory_mib: Memory,
 }
 
@@ -42,6 +42,8 @@ pub struct Memory {
     pub page: f64,
     /// The compute worker's, at the end of the job.
     pub worker: f64,
+    /// The helper worker's (branch B on a second core), when one ran.
+    pub helper: Option<f64>,
 }
 
 /// Bytes per MiB.

@@ -12,14 +12,18 @@ use burn::backend::wgpu::graphics::WebGpu;
 use burn::backend::wgpu::{RuntimeOptions, WgpuDevice, init_setup_async};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
-use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, MessagePort};
 
 use super::compute::Backend;
+use super::helper::{self, Split};
 use super::job::{Finished, Job, ModelChoice, Reply, Task};
 use super::self_check::{Preset, SELF_CHECK_SEED, measure};
 use super::wasm_memory_bytes;
 use crate::CpuBackend;
-use crate::pipeline::{DecisionConfig, Diagnosis, DiagnosisError, ProgressSink, Stage, diagnose};
+use crate::model::Dsan;
+use crate::pipeline::{
+    DecisionConfig, Diagnosis, DiagnosisError, ProgressSink, Stage, diagnose, diagnose_with,
+};
 use crate::probe::seeded_card;
 use crate::weights::{ModelCard, load_weights};
 
@@ -73,7 +77,14 @@ pub fn serve() {
         drop(event);
         wasm_bindgen_futures::spawn_local(async move {
             let reply = match task {
-                Ok(Task::Diagnose(job)) => run(*job).await,
+                Ok(Task::Diagnose(job, peer)) => run(*job, peer).await,
+                Ok(Task::Help(model, weights, port)) => {
+                    // The helper answers through the port only.
+                    let device = Default::default();
+                    let model = load::<CpuBackend>(*model, Rc::new(weights), &device)
+                        .map(|(model, _)| model);
+                    return helper::serve(model, &device, &port).await;
+                }
                 Ok(Task::CheckModel(card, weights)) => check_model(&card, &weights),
                 Ok(Task::SelfCheck(backend, preset)) => self_check(backend, preset).await,
                 Err(e) => Reply::refused(format!("the worker could not read the request: {e}")),
@@ -116,19 +127,24 @@ async fn self_check(backend: Backend, preset: Preset) -> Reply {
     }
 }
 
-async fn run(job: Job) -> Reply {
+async fn run(job: Job, peer: Option<MessagePort>) -> Reply {
     let outcome = match job.backend {
         Backend::WebGpu => {
             set_up_webgpu().await;
-            run_on::<GpuBackend>(job).await
+            run_on::<GpuBackend>(job, peer).await
         }
-        Backend::Cpu => run_on::<CpuBackend>(job).await,
+        Backend::Cpu => run_on::<CpuBackend>(job, peer).await,
     };
     match outcome {
-        Ok((diagnosis, model)) => Reply::Done(Box::new(Finished {
+        Ok(Ran {
+            diagnosis,
+            model,
+            helper_memory_bytes,
+        }) => Reply::Done(Box::new(Finished {
             diagnosis,
             model,
             worker_memory_bytes: wasm_memory_bytes(),
+            helper_memory_bytes,
         })),
         Err(Failure::Diagnosis(e)) => Reply::Failed {
             backend: matches!(e, DiagnosisError::Backend { .. }),
@@ -144,26 +160,68 @@ enum Failure {
     Diagnosis(DiagnosisError),
 }
 
-/// The diagnosis and the model card's name.
-async fn run_on<B: burn::prelude::Backend>(job: Job) -> Result<(Diagnosis, String), Failure> {
-    let device = B::Device::default();
-    let (card, weights) = match job.model {
+/// A diagnosis, the model card's name, and the helper's memory if one ran
+/// branch B.
+struct Ran {
+    diagnosis: Diagnosis,
+    model: String,
+    helper_memory_bytes: Option<f64>,
+}
+
+/// The model of `choice` (its weights `weights` for a trained one) on
+/// `device`, every check included, and its card.
+fn load<B: burn::prelude::Backend>(
+    choice: ModelChoice,
+    weights: Rc<Vec<u8>>,
+    device: &B::Device,
+) -> Result<(Dsan<B>, ModelCard), String> {
+    let (card, weights) = match choice {
         ModelChoice::Seeded(config) => seeded_card(&config, SELF_CHECK_SEED)
             .map(|(card, bytes)| (card, Rc::new(bytes)))
-            .map_err(|e| Failure::Model(e.to_string()))?,
-        ModelChoice::Trained(card) => (*card, job.weights),
+            .map_err(|e| e.to_string())?,
+        ModelChoice::Trained(card) => (*card, weights),
     };
-    let model =
-        load_weights::<B>(&card, &weights, &device).map_err(|e| Failure::Model(e.to_string()))?;
-    let diagnosis = diagnose(
-        &job.volume,
-        &model,
-        &card,
-        &DecisionConfig::default(),
-        &device,
-        &mut PostProgress,
-    )
-    .await
-    .map_err(Failure::Diagnosis)?;
-    Ok((diagnosis, card.name))
+    let model = load_weights::<B>(&card, &weights, device).map_err(|e| e.to_string())?;
+    Ok((model, card))
+}
+
+/// Runs `job`, branch B in the helper at the other end of `peer` if there
+/// is one.
+async fn run_on<B: burn::prelude::Backend>(
+    job: Job,
+    peer: Option<MessagePort>,
+) -> Result<Ran, Failure> {
+    let device = B::Device::default();
+    let (model, card) = load::<B>(job.model, job.weights, &device).map_err(Failure::Model)?;
+    let decision = DecisionConfig::default();
+    let (diagnosis, helper_memory_bytes) = match peer {
+        Some(port) => {
+            let mut split = Split {
+                model: &model,
+                device: &device,
+                port,
+                helper_memory_bytes: None,
+            };
+            let diagnosis =
+                diagnose_with(&job.volume, &card, &decision, &mut split, &mut PostProgress).await;
+            (diagnosis, split.helper_memory_bytes)
+        }
+        None => {
+            let diagnosis = diagnose(
+                &job.volume,
+                &model,
+                &card,
+                &decision,
+                &device,
+                &mut PostProgress,
+            )
+            .await;
+            (diagnosis, None)
+        }
+    };
+    Ok(Ran {
+        diagnosis: diagnosis.map_err(Failure::Diagnosis)?,
+        model: card.name,
+        helper_memory_bytes,
+    })
 }

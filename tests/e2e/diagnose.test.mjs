@@ -20,6 +20,7 @@ import {
   recordPauses,
   longestPause,
   defaultModelArgs,
+  seeCores,
 } from './harness.mjs';
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
@@ -69,12 +70,16 @@ function assertSameMap(ours, theirs, what) {
   assert.ok(r > 0.999, `${what}: correlation ${r}`);
 }
 
-for (const webgpu of [true, false]) {
+// The CPU diagnosis runs both branches in one worker on 2 cores, and branch
+// B in a helper worker where the page sees 4 or more.
+for (const [webgpu, cores] of [[true, 2], [false, 2], [false, 4]]) {
   const backend = webgpu ? 'WebGPU' : 'CPU';
-  test(`a CT diagnosed on ${backend} gives the native result`, async () => {
+  const helped = !webgpu && cores >= 4;
+  test(`a CT diagnosed on ${backend}, ${cores} cores, gives the native result`, async () => {
     const browser = await launch({ webgpu });
     try {
       const { page, requests, errors } = await openPage(browser, server.url);
+      await seeCores(page, cores);
       const badge = page.locator('[data-testid="backend-badge"][data-backend]');
       await badge.waitFor({ timeout: 60_000 });
       assert.equal(await badge.getAttribute('data-backend'), backend);
@@ -106,7 +111,8 @@ for (const webgpu of [true, false]) {
       console.log(`# bench: diagnose cap001 (42 x 512 x 512) on ${backend}: ${Date.now() - started} ms in all; ${timings}`);
       console.log(`# bench: longest pause of the page's thread during it: ${pause.toFixed(0)} ms`);
       const memory = report.memory_mib;
-      console.log(`# bench: WebAssembly memory after it: page ${memory.page.toFixed(0)} MiB, worker ${memory.worker.toFixed(0)} MiB`);
+      console.log(`# bench: WebAssembly memory after it: page ${memory.page.toFixed(0)} MiB, worker ${memory.worker.toFixed(0)} MiB, helper ${memory.helper?.toFixed(0) ?? 'none'}`);
+      assert.equal(memory.helper !== null, helped, 'a helper answered where one should run');
       // The inference alone takes seconds; on the page's thread it froze the page that long.
       assert.ok(pause < 1000, `the page paused ${pause} ms`);
       assertSameProbabilities(ours);
@@ -127,7 +133,7 @@ for (const webgpu of [true, false]) {
         return n;
       });
       assert.ok(coloured > 1000, `coloured overlay pixels: ${coloured}`);
-      await page.screenshot({ path: join(ARTIFACTS, `diagnosis-${backend}.png`), fullPage: true });
+      await page.screenshot({ path: join(ARTIFACTS, `diagnosis-${backend}-${cores}.png`), fullPage: true });
 
       // The JSON export is made in the page and holds what the page shows.
       const [download] = await Promise.all([

@@ -115,6 +115,16 @@ export async function openPage(browser, url, contextOptions = {}) {
 }
 
 /**
+ * Makes `page` see `cores` cores (`navigator.hardwareConcurrency`) from a
+ * reload on: the page gives a CPU diagnosis a helper worker for branch B
+ * only where it has cores to spare.
+ */
+export async function seeCores(page, cores) {
+  await page.addInitScript((n) => Object.defineProperty(navigator, 'hardwareConcurrency', { get: () => n }), cores);
+  await page.reload();
+}
+
+/**
  * The privacy invariant: requests were recorded, and every one (the page's
  * and its service worker's) is a GET of `origin` without a body.
  */

@@ -7,15 +7,17 @@
 //! awaited); a [`ProgressSink`] hears about every stage and may yield to the
 //! browser between them.
 
+mod inference;
+
 use std::future::Future;
 
 use burn::prelude::*;
 use web_time::Instant;
 
-use crate::model::{Dsan, read_floats};
-use crate::preprocess::{
-    GridMapping, Mask, ModelInput, PreprocessError, prepare_input, segment_lungs,
-};
+pub use inference::{BothBranches, Branch, BranchResult, Inference, run_branch};
+
+use crate::model::Dsan;
+use crate::preprocess::{GridMapping, Mask, PreprocessError, prepare_input, segment_lungs};
 use crate::render;
 use crate::volume::Volume;
 use crate::weights::ModelCard;
@@ -287,13 +289,27 @@ pub fn positive_class(classes: &[String]) -> Option<usize> {
         .or((classes.len() == 2).then_some(1))
 }
 
-/// Runs the whole pipeline on `volume` with `model` as `card` describes it.
+/// Runs the whole pipeline on `volume` with `model` as `card` describes it,
+/// both branches in turn on `device`.
 pub async fn diagnose<B: Backend>(
     volume: &Volume,
     model: &Dsan<B>,
     card: &ModelCard,
     decision: &DecisionConfig,
     device: &B::Device,
+    progress: &mut impl ProgressSink,
+) -> Result<Diagnosis, DiagnosisError> {
+    let mut inference = BothBranches { model, device };
+    diagnose_with(volume, card, decision, &mut inference, progress).await
+}
+
+/// Runs the whole pipeline on `volume` as `card` describes it, the network's
+/// branches run by `inference`.
+pub async fn diagnose_with(
+    volume: &Volume,
+    card: &ModelCard,
+    decision: &DecisionConfig,
+    inference: &mut impl Inference,
     progress: &mut impl ProgressSink,
 ) -> Result<Diagnosis, DiagnosisError> {
     if card.classes.len() != card.architecture.num_classes {
@@ -309,15 +325,21 @@ pub async fn diagnose<B: Backend>(
     clock = clock.next(Stage::Resample, progress, &mut timings).await;
     let input = prepare_input(volume, &lungs, &card.preprocessing, card.architecture.input)?;
     clock = clock.next(Stage::Inference, progress, &mut timings).await;
-    let outputs = infer(model, &input, device).await?;
+    let [uniform, balanced] = inference.infer(&input.values, input.mapping.grid).await?;
+    let classes = card.classes.len();
+    if !(uniform.fits(classes) && balanced.fits(classes) && uniform.grid == balanced.grid) {
+        return Err(DiagnosisError::Backend {
+            what: "the branches' outputs",
+            reason: format!("they do not fit the card's {classes} classes"),
+        });
+    }
     clock = clock.next(Stage::Attention, progress, &mut timings).await;
 
-    let classes = card.classes.len();
     let positive = positive_class(&card.classes);
-    let probabilities: Vec<f32> = outputs
-        .uniform
+    let probabilities: Vec<f32> = uniform
+        .probabilities
         .iter()
-        .zip(&outputs.balanced)
+        .zip(&balanced.probabilities)
         .map(|(u, b)| (u + b) / 2.0)
         .collect();
     let predicted = match positive {
@@ -330,18 +352,19 @@ pub async fn diagnose<B: Backend>(
         }
         _ => argmax(&probabilities),
     };
-    let cells = outputs.grid.iter().product::<usize>();
+    let grid = uniform.grid;
+    let cells = grid.iter().product::<usize>();
     let pick = |maps: &[f32]| maps[predicted * cells..(predicted + 1) * cells].to_vec();
-    let uniform = pick(&outputs.uniform_maps);
-    let balanced = pick(&outputs.balanced_maps);
-    let ensemble: Vec<f32> = uniform
+    let uniform_map = pick(&uniform.maps);
+    let balanced_map = pick(&balanced.maps);
+    let ensemble: Vec<f32> = uniform_map
         .iter()
-        .zip(&balanced)
+        .zip(&balanced_map)
         .map(|(u, b)| (u + b) / 2.0)
         .collect();
     let high = (decision.high_attention.clamp(0.0, 1.0) * 255.0).round() as u8;
     let lung_voxels = lungs.mask.count();
-    let sampler = input.mapping.sampler(outputs.grid);
+    let sampler = input.mapping.sampler(grid);
     let [slices, rows, columns] = volume.dims();
     let lung = lungs.mask.data();
     let mut high_voxels = 0usize;
@@ -362,18 +385,18 @@ pub async fn diagnose<B: Backend>(
         predicted,
         predicted_class: card.classes[predicted].clone(),
         probabilities,
-        uniform_probabilities: outputs.uniform,
-        balanced_probabilities: outputs.balanced,
+        uniform_probabilities: uniform.probabilities,
+        balanced_probabilities: balanced.probabilities,
         decision: decision.clone(),
         lung_volume_ml: lungs.volume_ml,
         lung_components: lungs.components,
         high_attention_fraction: high_voxels as f64 / lung_voxels.max(1) as f64,
         mapping: input.mapping,
-        feature_grid: outputs.grid,
+        feature_grid: grid,
         feature_attention: BranchMaps {
             ensemble,
-            uniform,
-            balanced,
+            uniform: uniform_map,
+            balanced: balanced_map,
         },
         timings,
     };
@@ -392,44 +415,6 @@ fn argmax(values: &[f32]) -> usize {
             if v > best.1 { (i, v) } else { best }
         })
         .0
-}
-
-/// The network's outputs read back to the host.
-struct Outputs {
-    uniform: Vec<f32>,
-    balanced: Vec<f32>,
-    /// Every class's map of branch U, `[C, d, h, w]` row-major.
-    uniform_maps: Vec<f32>,
-    /// Every class's map of branch B.
-    balanced_maps: Vec<f32>,
-    grid: [usize; 3],
-}
-
-async fn infer<B: Backend>(
-    model: &Dsan<B>,
-    input: &ModelInput,
-    device: &B::Device,
-) -> Result<Outputs, DiagnosisError> {
-    let [d, h, w] = input.mapping.grid;
-    let x = Tensor::<B, 1>::from_floats(input.values.as_slice(), device).reshape([1, 1, d, h, w]);
-    let output = model.forward(x);
-    let [_, _, fd, fh, fw] = output.uniform.attention.dims();
-    Ok(Outputs {
-        uniform: read(output.uniform_probabilities, "branch U probabilities").await?,
-        balanced: read(output.balanced_probabilities, "branch B probabilities").await?,
-        uniform_maps: read(output.uniform.attention, "branch U attention").await?,
-        balanced_maps: read(output.balanced.attention, "branch B attention").await?,
-        grid: [fd, fh, fw],
-    })
-}
-
-async fn read<B: Backend, const D: usize>(
-    tensor: Tensor<B, D>,
-    what: &'static str,
-) -> Result<Vec<f32>, DiagnosisError> {
-    read_floats(tensor)
-        .await
-        .map_err(|reason| DiagnosisError::Backend { what, reason })
 }
 
 /// Times the current stage and announces the next.
