@@ -124,20 +124,21 @@ impl<B: Backend> Inference for Split<'_, B> {
             .post_message_with_transferable(&request, &Array::of1(&values.buffer()))
             .is_ok();
         let uniform = run_branch(&self.model.uniform, input, grid, self.device).await?;
-        let balanced = match sent.then_some(answer) {
-            Some(answer) => match Answer::read(&answer.message().await) {
-                Answer::Done {
-                    result,
-                    memory_bytes,
-                } => {
-                    self.helper_memory_bytes = Some(memory_bytes);
-                    result
-                }
-                Answer::Failed(_) => {
-                    run_branch(HELPER_BRANCH.of(self.model), input, grid, self.device).await?
-                }
-            },
-            None => run_branch(HELPER_BRANCH.of(self.model), input, grid, self.device).await?,
+        let helped = match sent.then_some(answer) {
+            Some(answer) => Answer::read(&answer.message().await),
+            None => Answer::Failed("the input could not be sent".to_owned()),
+        };
+        let balanced = match helped {
+            Answer::Done {
+                result,
+                memory_bytes,
+            } => {
+                self.helper_memory_bytes = Some(memory_bytes);
+                result
+            }
+            Answer::Failed(_) => {
+                run_branch(HELPER_BRANCH.of(self.model), input, grid, self.device).await?
+            }
         };
         Ok([uniform, balanced])
     }
