@@ -18,7 +18,7 @@ use super::compute::{Backend, Compute};
 use super::job::{Finished, Job, ModelChoice};
 use super::models::Models;
 use super::result::{DiagnosisReport, DiagnosisView, MIB, Memory};
-use super::self_check::{Preset, SELF_CHECK_SEED};
+use super::self_check::SELF_CHECK_SEED;
 use super::wasm_memory_bytes;
 use super::worker_client::{Cancel, JobError, run_job};
 use crate::pipeline::{Diagnosis, Stage};
@@ -128,15 +128,8 @@ pub fn DiagnosePanel(
             return;
         };
         let choice = untrack(choice);
-        let (model, weights) = match choice.as_str() {
-            "bundled" | "own" => match untrack(|| models.trained(&choice)) {
-                Some(model) => (ModelChoice::Trained(Box::new(model.card)), model.bytes),
-                None => return,
-            },
-            untrained => (
-                ModelChoice::Seeded(Preset::from_name(untrained).config()),
-                Rc::default(),
-            ),
+        let Some((model, weights)) = untrack(|| models.job_model(&choice)) else {
+            return;
         };
         // A newer run replaces an older one.
         cancel.with_value(Cancel::cancel);

@@ -1,6 +1,7 @@
 //! The messages between the page and its compute worker. The page asks for
 //! one [`Request`]: a diagnosis job (the volume, the model, the backend), the
-//! check of a site's own model, or the self-check of a seeded network. The
+//! check of a site's own model, the self-check of a seeded network, or a
+//! warm-up run of the model on a phantom. The
 //! worker replies with each stage as it starts, then the result or why there
 //! is none. Small parts travel as JSON (the attention maps too: they are on
 //! the feature grid); voxels, weights and the two masks as typed arrays (the
@@ -50,6 +51,7 @@ enum RequestHeader {
     Help(Box<ModelChoice>),
     CheckModel(Box<ModelCard>),
     SelfCheck { backend: Backend, preset: Preset },
+    Warm(Box<ModelChoice>),
 }
 
 /// What the page asks its worker to do.
@@ -67,6 +69,10 @@ pub enum Request<'a> {
     /// Build the seeded network of a preset on a backend and time its
     /// forward pass on the synthetic phantom.
     SelfCheck(Backend, Preset),
+    /// Diagnose a synthetic chest phantom with this model on the CPU and
+    /// reply [`Reply::Warmed`]: the worker code it runs is then optimised for
+    /// every worker of the page (see [`super::worker_client::warm_up`]).
+    Warm(&'a ModelChoice, &'a [u8]),
 }
 
 /// A request as the worker received it.
@@ -80,6 +86,8 @@ pub enum Task {
     CheckModel(Box<ModelCard>, Vec<u8>),
     /// See [`Request::SelfCheck`].
     SelfCheck(Backend, Preset),
+    /// See [`Request::Warm`]: the model and its weights.
+    Warm(Box<ModelChoice>, Vec<u8>),
 }
 
 /// A diagnosis to run in the worker.
@@ -107,6 +115,8 @@ pub enum Reply {
     ModelChecked(usize),
     /// What a [`Request::SelfCheck`] measured.
     SelfChecked(Box<SelfCheckReport>),
+    /// The model of a [`Request::Warm`] ran.
+    Warmed,
     /// The diagnosis.
     Done(Box<Finished>),
     /// No diagnosis; `backend` tells whether the backend failed (worth a
@@ -269,6 +279,7 @@ impl Request<'_> {
             Self::SelfCheck(backend, preset) => {
                 (RequestHeader::SelfCheck { backend, preset }, &[][..])
             }
+            Self::Warm(model, weights) => (RequestHeader::Warm(Box::new(model.clone())), weights),
         };
         set(&object, "header", &serde_json::to_string(&header)?.into());
         let weights = Uint8Array::from(weights);
@@ -324,6 +335,7 @@ impl Task {
             }
             RequestHeader::CheckModel(card) => Self::CheckModel(card, weights),
             RequestHeader::SelfCheck { backend, preset } => Self::SelfCheck(backend, preset),
+            RequestHeader::Warm(model) => Self::Warm(model, weights),
         })
     }
 }
@@ -343,6 +355,7 @@ impl Reply {
         let transfer = Array::new();
         match self {
             Self::Ready => set(&object, "kind", &"ready".into()),
+            Self::Warmed => set(&object, "kind", &"warmed".into()),
             Self::Stage(label) => {
                 set(&object, "kind", &"stage".into());
                 set(&object, "stage", &label.into());
@@ -396,7 +409,7 @@ impl Reply {
     }
 
     /// The kind of reply a message holds (`ready`, `stage`, `checked`,
-    /// `self-checked`, `done` or `failed`), if it is one.
+    /// `self-checked`, `warmed`, `done` or `failed`), if it is one.
     pub fn kind(value: &JsValue) -> Option<String> {
         text(value, "kind").ok()
     }
@@ -412,6 +425,7 @@ impl Reply {
     pub async fn decode(value: &JsValue, request: &Request<'_>) -> Result<Self, MessageError> {
         match text(value, "kind")?.as_str() {
             "ready" => Ok(Self::Ready),
+            "warmed" => Ok(Self::Warmed),
             "stage" => Ok(Self::Stage(text(value, "stage")?)),
             "checked" => get(value, "parameters")?
                 .as_f64()

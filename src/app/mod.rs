@@ -35,6 +35,7 @@ pub use worker::serve as serve_worker;
 
 use leptos::html;
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 
 use about::AboutDialog;
 use compute::Compute;
@@ -145,6 +146,24 @@ pub fn App() -> impl IntoView {
             picked.set(Some("own".to_owned()));
         }
     });
+    // While the page waits for a CT, the workers' code is compiled and, on
+    // the CPU, warmed up on the default network (once per page).
+    let warm = RwSignal::new(false);
+    Effect::new(move |started: Option<bool>| {
+        if started == Some(true) {
+            return true;
+        }
+        let Some(compute) = compute.get().filter(|_| models.bundled_known()) else {
+            return false;
+        };
+        if let Some((model, weights)) = untrack(|| models.job_model(&models.choice(None))) {
+            spawn_local(async move {
+                let warmed = worker_client::warm_up(compute.backend, &model, &weights).await;
+                warm.set(warmed);
+            });
+        }
+        true
+    });
     let about = NodeRef::<html::Dialog>::new();
     let has_volume = Signal::derive(move || study.has_volume());
     // A drop anywhere opens what was dropped (the welcome screen's drop zone
@@ -171,7 +190,7 @@ pub fn App() -> impl IntoView {
                 </Show>
                 <div class="app-bar-end">
                     <Suspense fallback=|| view! { <p data-testid="backend-badge" class="badge">"Checking for WebGPU…"</p> }>
-                        {move || compute.get().map(|compute| view! { <BackendBadge compute /> })}
+                        {move || compute.get().map(|compute| view! { <BackendBadge compute warm /> })}
                     </Suspense>
                     <button class="quiet" data-testid="about-button" aria-haspopup="dialog"
                         on:click=move |_| show(about)>
@@ -196,10 +215,13 @@ pub fn App() -> impl IntoView {
 fn BackendBadge(
     /// The backend chosen for this page.
     compute: Compute,
+    /// Whether the workers' code is warm (see `worker_client::warm_up`).
+    warm: RwSignal<bool>,
 ) -> impl IntoView {
     let backend = compute.backend;
     view! {
         <p class="badge" data-testid="backend-badge" data-backend=backend.label()
+            data-warm=move || warm.get().to_string()
             title=compute.reason.clone()>
             "Compute: " {backend.label()}
             <span class="visually-hidden">{format!(" — {}", compute.reason)}</span>

@@ -13,6 +13,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use web_sys::File;
 
+use super::job::ModelChoice;
+use super::self_check::Preset;
 use super::worker_client::check_model;
 use super::{fetch_bytes, file_bytes, input_files};
 use crate::weights::{
@@ -68,6 +70,21 @@ impl Models {
             };
             default.to_owned()
         })
+    }
+
+    /// What a worker runs for `choice`: the model and its weights (empty for
+    /// an untrained network); `None` for a trained model the page does not
+    /// have (tracked).
+    pub fn job_model(&self, choice: &str) -> Option<(ModelChoice, Rc<Vec<u8>>)> {
+        match choice {
+            "bundled" | "own" => self
+                .trained(choice)
+                .map(|model| (ModelChoice::Trained(Box::new(model.card)), model.bytes)),
+            untrained => Some((
+                ModelChoice::Seeded(Preset::from_name(untrained).config()),
+                Rc::default(),
+            )),
+        }
     }
 
     /// The trained model a choice names, if it is one (tracked).

@@ -12,6 +12,7 @@ use leptos::task::spawn_local;
 use web_sys::{File, FileSystemEntry};
 
 use super::drop::entry_files;
+use super::worker_client::stop_warm_up;
 use super::{fetch_bytes, file_bytes, now_ms};
 use crate::dicom::{Study as Files, StudyReader, StudyReport, assemble};
 use crate::volume::Volume;
@@ -112,6 +113,7 @@ impl Study {
     /// Reads what the user opened and shows its default series (or its first
     /// NIfTI volume).
     pub fn open(self, opened: Opened) {
+        stop_warm_up();
         self.report.set(None);
         self.loaded.set(None);
         self.selected.set(None);

@@ -21,8 +21,10 @@ use super::self_check::{Preset, SELF_CHECK_SEED, measure};
 use super::wasm_memory_bytes;
 use crate::CpuBackend;
 use crate::model::Dsan;
+use crate::phantom::{PhantomConfig, chest_phantom};
 use crate::pipeline::{
-    DecisionConfig, Diagnosis, DiagnosisError, ProgressSink, Stage, diagnose, diagnose_with,
+    DecisionConfig, Diagnosis, DiagnosisError, NoProgress, ProgressSink, Stage, diagnose,
+    diagnose_with,
 };
 use crate::probe::seeded_card;
 use crate::weights::{ModelCard, load_weights};
@@ -87,6 +89,7 @@ pub fn serve() {
                 }
                 Ok(Task::CheckModel(card, weights)) => check_model(&card, &weights),
                 Ok(Task::SelfCheck(backend, preset)) => self_check(backend, preset).await,
+                Ok(Task::Warm(model, weights)) => warm(*model, weights).await,
                 Err(e) => Reply::refused(format!("the worker could not read the request: {e}")),
             };
             post(&reply);
@@ -109,6 +112,31 @@ async fn set_up_webgpu() {
 fn check_model(card: &ModelCard, weights: &[u8]) -> Reply {
     match load_weights::<CpuBackend>(card, weights, &Default::default()) {
         Ok(model) => Reply::ModelChecked(burn::module::Module::num_params(&model)),
+        Err(e) => Reply::refused(e),
+    }
+}
+
+/// Diagnoses a synthetic chest phantom with the model on the CPU backend,
+/// for the optimised code it leaves behind.
+async fn warm(model: ModelChoice, weights: Vec<u8>) -> Reply {
+    let device = Default::default();
+    let (model, card) = match load::<CpuBackend>(model, Rc::new(weights), &device) {
+        Ok(loaded) => loaded,
+        Err(message) => return Reply::refused(message),
+    };
+    let phantom = chest_phantom(&PhantomConfig::default());
+    let decision = DecisionConfig::default();
+    match diagnose(
+        &phantom.volume,
+        &model,
+        &card,
+        &decision,
+        &device,
+        &mut NoProgress,
+    )
+    .await
+    {
+        Ok(_) => Reply::Warmed,
         Err(e) => Reply::refused(e),
     }
 }

@@ -4,6 +4,12 @@
 //! such rather than waited for. A request can be cancelled: its worker is
 //! terminated at once. The page itself never runs the network.
 //!
+//! The workers' WebAssembly is compiled once per page and every worker
+//! instantiates that module (`public/worker-boot.js`), so they share V8's
+//! code, the optimised code of hot functions included. On the CPU the page
+//! warms that code up ([`warm_up`]) by diagnosing a phantom before the first
+//! CT arrives.
+//!
 //! A diagnosis on the CPU, where the browser has cores to spare, also
 //! starts a helper worker that runs branch B (see [`super::helper`]); if the
 //! helper dies, the diagnosis runs again without one.
@@ -11,19 +17,42 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::{Function, Promise};
+use js_sys::{Function, Promise, WebAssembly};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::{Closure, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{ErrorEvent, MessageChannel, MessageEvent, Worker, WorkerOptions, WorkerType};
+use web_sys::{
+    ErrorEvent, MessageChannel, MessageEvent, Response, Worker, WorkerOptions, WorkerType,
+};
 
 use super::compute::Backend;
-use super::job::{Finished, Job, Message, MessageError, Reply, Request};
+use super::job::{Finished, Job, Message, MessageError, ModelChoice, Reply, Request};
 use super::self_check::{Preset, SelfCheckReport};
 use crate::weights::ModelCard;
 
-/// The worker's loader script, as Trunk names it (`data-loader-shim`).
-const WORKER_SCRIPT: &str = "./dsan-worker_loader.js";
+/// The worker's start script: it instantiates the module posted to it first.
+const WORKER_BOOT: &str = "./worker-boot.js";
+
+/// The worker's WebAssembly, as Trunk names it.
+const WORKER_WASM: &str = "./dsan-worker_bg.wasm";
+
+/// The page's workers' shared state.
+#[derive(Default)]
+struct Workers {
+    /// Their compiled module, once compiled.
+    module: Option<JsValue>,
+    /// Whether their code has run a model on the CPU (by the warm-up or a
+    /// diagnosis), so that its hot functions are optimised.
+    warm: bool,
+    /// Ends the warm-up while it runs (reading a CT needs the cores).
+    warming: Option<Cancel>,
+    /// A CT was opened: a warm-up that has not started yet never does.
+    declined: bool,
+}
+
+thread_local! {
+    static WORKERS: RefCell<Workers> = RefCell::default();
+}
 
 /// Why a request gave no result.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -86,18 +115,69 @@ impl Cancel {
 }
 
 /// The cores a browser needs for a diagnosis to get a helper: one for each
-/// worker and the rest for the engine's own threads. On 2 cores the two
-/// workers starve V8's tier-up compiler and both branches stay on baseline
-/// code: cap001's inference took 4.2-4.7 s with a helper against 3.7 s
-/// without (2.3 s against 3.9 s with the compiler made eager by
-/// `--js-flags=--no-liftoff`).
-const HELPER_MIN_CORES: f64 = 4.0;
+/// worker.
+const HELPER_MIN_CORES: f64 = 2.0;
+
+/// The cores a browser needs for a helper before the workers' code is warm:
+/// one for each worker and the rest for V8's tier-up compiler. On 2 cold
+/// cores the two workers starve the compiler and both branches stay on
+/// baseline code (cap001's inference: 2.2-2.4 s with a helper against
+/// 1.7-1.8 s without; warm, 0.73-0.79 s against 1.4-1.6 s).
+const COLD_HELPER_MIN_CORES: f64 = 4.0;
 
 /// Whether a diagnosis on `backend` gets a helper for branch B: on the CPU,
-/// where the browser has [`HELPER_MIN_CORES`].
+/// where the browser has [`COLD_HELPER_MIN_CORES`], or [`HELPER_MIN_CORES`]
+/// once the workers' code is warm.
 fn helped(backend: Backend) -> bool {
     let cores = web_sys::window().map_or(1.0, |w| w.navigator().hardware_concurrency());
-    backend == Backend::Cpu && cores >= HELPER_MIN_CORES
+    let warm = WORKERS.with(|w| w.borrow().warm);
+    let needed = if warm {
+        HELPER_MIN_CORES
+    } else {
+        COLD_HELPER_MIN_CORES
+    };
+    backend == Backend::Cpu && cores >= needed
+}
+
+/// Compiles the workers' module ahead of the first request and, on the CPU,
+/// diagnoses a chest phantom with `model` (its `weights` for a trained one)
+/// in a worker, so that the code a diagnosis runs is optimised before it is
+/// needed. A CT opened meanwhile ends the warm-up ([`stop_warm_up`]), since
+/// reading it needs the cores. Resolves to whether the code is warm.
+pub async fn warm_up(backend: Backend, model: &ModelChoice, weights: &[u8]) -> bool {
+    if backend != Backend::Cpu {
+        // Compiled ahead only: a failure is reported by the first request.
+        let _ = worker_module().await;
+        return false;
+    }
+    let cancel = Cancel::default();
+    let declined = WORKERS.with(|w| {
+        let mut workers = w.borrow_mut();
+        workers.warming = Some(cancel.clone());
+        workers.declined
+    });
+    if declined {
+        cancel.cancel();
+    }
+    let outcome = run(Request::Warm(model, weights), None, |_| (), &cancel).await;
+    WORKERS.with(|w| {
+        let mut workers = w.borrow_mut();
+        workers.warming = None;
+        workers.warm |= matches!(outcome, Ok(Reply::Warmed));
+        workers.warm
+    })
+}
+
+/// Ends the warm-up if it runs, and keeps one from starting: a CT is open.
+pub fn stop_warm_up() {
+    let warming = WORKERS.with(|w| {
+        let mut workers = w.borrow_mut();
+        workers.declined = true;
+        workers.warming.take()
+    });
+    if let Some(cancel) = warming {
+        cancel.cancel();
+    }
 }
 
 /// Runs `job` in a new worker (with a helper where [`helped`]); `on_stage`
@@ -131,7 +211,12 @@ pub async fn run_job(
         None => run(Request::Diagnose(job, None), None, on_stage, cancel).await,
     };
     match reply? {
-        Reply::Done(finished) => Ok(*finished),
+        Reply::Done(finished) => {
+            if job.backend == Backend::Cpu {
+                WORKERS.with(|w| w.borrow_mut().warm = true);
+            }
+            Ok(*finished)
+        }
         _ => Err(out_of_turn()),
     }
 }
@@ -171,11 +256,54 @@ fn out_of_turn() -> JobError {
     JobError::Died("it answered out of turn".to_owned())
 }
 
-fn new_worker() -> Result<Worker, JobError> {
+/// The workers' module, compiled on first use.
+async fn worker_module() -> Result<JsValue, JobError> {
+    if let Some(module) = WORKERS.with(|w| w.borrow().module.clone()) {
+        return Ok(module);
+    }
+    let module = compile_module().await.map_err(|reason| {
+        JobError::Died(format!(
+            "its code could not be compiled: {}",
+            reason
+                .as_string()
+                .or_else(|| js_sys::Error::from(reason).message().as_string())
+                .unwrap_or_default()
+        ))
+    })?;
+    WORKERS.with(|w| w.borrow_mut().module = Some(module.clone()));
+    Ok(module)
+}
+
+/// Compiles [`WORKER_WASM`] while it downloads (which lets the browser
+/// cache the compiled code), or from its bytes where the server does not
+/// say `application/wasm`.
+async fn compile_module() -> Result<JsValue, JsValue> {
+    let window = web_sys::window().ok_or("no window")?;
+    let streamed = WebAssembly::compile_streaming(&window.fetch_with_str(WORKER_WASM));
+    if let Ok(module) = JsFuture::from(streamed).await {
+        return Ok(module);
+    }
+    let response: Response = JsFuture::from(window.fetch_with_str(WORKER_WASM))
+        .await?
+        .dyn_into()?;
+    if !response.ok() {
+        return Err(format!("{WORKER_WASM}: HTTP {}", response.status()).into());
+    }
+    let bytes = JsFuture::from(response.array_buffer()?).await?;
+    JsFuture::from(WebAssembly::compile(&bytes)).await
+}
+
+/// A new worker, given `module` to instantiate.
+fn new_worker(module: &JsValue) -> Result<Worker, JobError> {
     let options = WorkerOptions::new();
     options.set_type(WorkerType::Classic);
-    Worker::new_with_options(WORKER_SCRIPT, &options)
-        .map_err(|_| JobError::Died("the browser refused to start it".to_owned()))
+    let worker = Worker::new_with_options(WORKER_BOOT, &options)
+        .map_err(|_| JobError::Died("the browser refused to start it".to_owned()))?;
+    worker.post_message(module).map_err(|_| {
+        worker.terminate();
+        JobError::Died("its code could not be sent to it".to_owned())
+    })?;
+    Ok(worker)
 }
 
 /// Runs `request` in a new worker (and `helper` in another), both ended
@@ -198,9 +326,13 @@ async fn run(
         Some(helper) => Some(helper.encode().await.map_err(unsent)?),
         None => None,
     };
-    let worker = new_worker()?;
+    let module = worker_module().await?;
+    if cancel.cancelled() {
+        return Err(JobError::Cancelled);
+    }
+    let worker = new_worker(&module)?;
     let (helper_worker, helper) = match helper {
-        Some(message) => match new_worker() {
+        Some(message) => match new_worker(&module) {
             Ok(helper) => (Some(helper), Some(message)),
             Err(e) => {
                 worker.terminate();
