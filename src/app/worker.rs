@@ -23,8 +23,7 @@ use crate::CpuBackend;
 use crate::model::Dsan;
 use crate::phantom::{PhantomConfig, chest_phantom};
 use crate::pipeline::{
-    DecisionConfig, Diagnosis, DiagnosisError, NoProgress, ProgressSink, Stage, diagnose,
-    diagnose_with,
+    DecisionConfig, Diagnosis, DiagnosisError, ProgressSink, Stage, diagnose, diagnose_with,
 };
 use crate::probe::seeded_card;
 use crate::weights::{ModelCard, load_weights};
@@ -126,13 +125,15 @@ async fn warm(model: ModelChoice, weights: Vec<u8>) -> Reply {
     };
     let phantom = chest_phantom(&PhantomConfig::default());
     let decision = DecisionConfig::default();
+    // Its stages are posted as a diagnosis's are (the page ignores them): one
+    // instance of the generic pipeline serves both.
     match diagnose(
         &phantom.volume,
         &model,
         &card,
         &decision,
         &device,
-        &mut NoProgress,
+        &mut PostProgress,
     )
     .await
     {
