@@ -2,8 +2,9 @@
 // Chromium and diagnosed on WebGPU (SwiftShader) and on the CPU fallback
 // must give the native `dsan predict` result (same seeded model): the
 // probabilities within 1e-3 and attention maps correlated above 0.999. The
-// diagnosis runs in a Web Worker: the page keeps answering meanwhile, and a
-// WebGPU device lost mid-run makes it run again on the CPU. The overlay must
+// diagnosis runs in a Web Worker: the page keeps answering meanwhile, a
+// WebGPU device lost mid-run makes it run again on the CPU, and a helper
+// worker that dies makes it run again without one. The overlay must
 // colour the lungs, the JSON export must hold the result, and nothing may
 // leave the page.
 import { test, before, after } from 'node:test';
@@ -197,6 +198,42 @@ test('a WebGPU device lost during the diagnosis: it runs again on the CPU', asyn
     assertPrivate(requests, server.url);
     // The worker's panic is logged to the console (with its stack), nothing else.
     assert.deepEqual(errors.filter((e) => !e.includes('Failed to map buffer')), []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a helper worker that dies during the diagnosis: it runs again without one', async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, requests, errors } = await openPage(browser, server.url);
+    await seeCores(page, 4);
+    await page.locator('[data-testid="backend-badge"][data-warm="true"]').waitFor({ timeout: 120_000 });
+    // The workers the CT starts: the diagnosing one, then its helper, which
+    // throws an uncaught error as soon as it runs (as a crashing worker does).
+    const started = [];
+    page.on('worker', (worker) => {
+      started.push(worker);
+      if (started.length === 2) {
+        worker
+          .evaluate(() =>
+            setTimeout(() => {
+              throw new Error('helper stopped by the test');
+            }),
+          )
+          .catch(() => {});
+      }
+    });
+    await page.getByTestId('file-input').setInputFiles(readdirSync(CAP001).sort().map((f) => join(CAP001, f)));
+    await page.getByTestId('volume-info').waitFor({ timeout: 120_000 });
+    const report = await diagnoseOnPage(page, 400_000);
+    assert.equal(report.backend, 'CPU');
+    assert.equal(started.length, 3, 'a diagnosing worker and its helper, then one worker for the rerun');
+    assert.equal(report.memory_mib.helper, null, 'the rerun ran both branches itself');
+    assertSameProbabilities(report.diagnosis);
+    assert.equal(report.diagnosis.predicted_class, native.predicted_class);
+    assertPrivate(requests, server.url);
+    assert.deepEqual(errors.filter((e) => !e.includes('helper stopped by the test')), []);
   } finally {
     await browser.close();
   }
