@@ -215,7 +215,8 @@ pub fn App() -> impl IntoView {
 fn BackendBadge(
     /// The backend chosen for this page.
     compute: Compute,
-    /// Whether the workers' code is warm (see `worker_client::warm_up`).
+    /// Whether the warm-up of the workers' code ran to its end (see
+    /// `worker_client::warm_up`).
     warm: RwSignal<bool>,
 ) -> impl IntoView {
     let backend = compute.backend;

@@ -1,7 +1,7 @@
 //! The compute worker (a dedicated Web Worker, `src/bin/dsan-worker.rs`):
 //! everything that runs the network happens here, off the page's thread (the
 //! page's own WebAssembly holds no Burn): the diagnosis pipeline, the check
-//! of a site's own model, the self-check. It replies with each stage, then
+//! of a site's own model, the self-check, the warm-up. It replies with each stage, then
 //! the result or why there is none. A panic or a lost GPU device ends the
 //! worker; the page sees its error event (see [`super::worker_client`]).
 

@@ -39,14 +39,15 @@ const WORKER_WASM: &str = "./dsan-worker_bg.wasm";
 /// The page's workers' shared state.
 #[derive(Default)]
 struct Workers {
-    /// Their compiled module, once compiled.
-    module: Option<JsValue>,
+    /// Their module: its compilation, shared by every caller while it runs.
+    module: Option<Promise>,
     /// Whether their code has run a model on the CPU (by the warm-up or a
     /// diagnosis), so that its hot functions are optimised.
     warm: bool,
     /// Ends the warm-up while it runs (reading a CT needs the cores).
     warming: Option<Cancel>,
-    /// A CT was opened: a warm-up that has not started yet never does.
+    /// Something was opened or a self-check ran: a warm-up that has not
+    /// started yet never does.
     declined: bool,
 }
 
@@ -69,6 +70,9 @@ pub enum JobError {
     /// The worker could not start, or died while running the job.
     #[error("the compute worker stopped: {0}")]
     Died(String),
+    /// The workers' code could not be fetched or compiled (no backend helps).
+    #[error("the compute worker's code could not be loaded: {0}")]
+    NoCode(String),
     /// The request was cancelled (another one replaced it).
     #[error("cancelled")]
     Cancelled,
@@ -121,8 +125,9 @@ const HELPER_MIN_CORES: f64 = 2.0;
 /// The cores a browser needs for a helper before the workers' code is warm:
 /// one for each worker and the rest for V8's tier-up compiler. On 2 cold
 /// cores the two workers starve the compiler and both branches stay on
-/// baseline code (cap001's inference: 2.2-2.4 s with a helper against
-/// 1.7-1.8 s without; warm, 0.73-0.79 s against 1.4-1.6 s).
+/// baseline code (README, "Compute backends": cap001's inference 4.2-4.7 s
+/// with a helper against 3.6-3.7 s without; warm, with a helper, 1.24-1.60 s
+/// against the cold 2.37-3.69 s of the same hour).
 const COLD_HELPER_MIN_CORES: f64 = 4.0;
 
 /// Whether a diagnosis on `backend` gets a helper for branch B: on the CPU,
@@ -139,15 +144,18 @@ fn helped(backend: Backend) -> bool {
     backend == Backend::Cpu && cores >= needed
 }
 
-/// Compiles the workers' module ahead of the first request and, on the CPU,
-/// diagnoses a chest phantom with `model` (its `weights` for a trained one)
-/// in a worker, so that the code a diagnosis runs is optimised before it is
-/// needed. A CT opened meanwhile ends the warm-up ([`stop_warm_up`]), since
-/// reading it needs the cores. Resolves to whether the code is warm.
+/// Compiles the workers' module ahead of the first request (on WebGPU,
+/// only that) and, on the CPU, diagnoses a chest phantom with `model` (its
+/// `weights` for a trained one) in a worker, so that the code a diagnosis
+/// runs is optimised before it is needed. A CT opened or a self-check
+/// started first ends the warm-up or keeps it from starting
+/// ([`stop_warm_up`]), since they need the cores. Resolves to whether the
+/// warm-up ran to its end.
 pub async fn warm_up(backend: Backend, model: &ModelChoice, weights: &[u8]) -> bool {
     if backend != Backend::Cpu {
-        // Compiled ahead only: a failure is reported by the first request.
-        let _ = worker_module().await;
+        if let Err(e) = worker_module().await {
+            warn(&format!("DSAN-CT: {e}"));
+        }
         return false;
     }
     let cancel = Cancel::default();
@@ -160,6 +168,13 @@ pub async fn warm_up(backend: Backend, model: &ModelChoice, weights: &[u8]) -> b
         cancel.cancel();
     }
     let outcome = run(Request::Warm(model, weights), None, |_| (), &cancel).await;
+    if let Err(e) = &outcome
+        && !matches!(e, JobError::Cancelled)
+    {
+        warn(&format!(
+            "DSAN-CT: the warm-up of the compute worker failed: {e}"
+        ));
+    }
     WORKERS.with(|w| {
         let mut workers = w.borrow_mut();
         workers.warming = None;
@@ -168,7 +183,14 @@ pub async fn warm_up(backend: Backend, model: &ModelChoice, weights: &[u8]) -> b
     })
 }
 
-/// Ends the warm-up if it runs, and keeps one from starting: a CT is open.
+/// Says on the browser's console why something that only speeds the page up
+/// did not happen.
+fn warn(message: &str) {
+    web_sys::console::warn_1(&message.into());
+}
+
+/// Ends the warm-up if it runs, and keeps one from starting: the page needs
+/// the cores for what the user asked.
 pub fn stop_warm_up() {
     let warming = WORKERS.with(|w| {
         let mut workers = w.borrow_mut();
@@ -239,6 +261,8 @@ pub async fn check_model(card: &ModelCard, weights: &[u8]) -> Result<usize, JobE
 
 /// Runs the self-check of `preset` on `backend` in a new worker.
 pub async fn self_check(backend: Backend, preset: Preset) -> Result<SelfCheckReport, JobError> {
+    // Its timings are the backend's own, not shared with a warm-up.
+    stop_warm_up();
     match run(
         Request::SelfCheck(backend, preset),
         None,
@@ -256,27 +280,29 @@ fn out_of_turn() -> JobError {
     JobError::Died("it answered out of turn".to_owned())
 }
 
-/// The workers' module, compiled on first use.
+/// The workers' module, compiled on first use (once: later callers await
+/// the same compilation; after a failure the next caller tries again).
 async fn worker_module() -> Result<JsValue, JobError> {
-    if let Some(module) = WORKERS.with(|w| w.borrow().module.clone()) {
-        return Ok(module);
-    }
-    let module = compile_module().await.map_err(|reason| {
-        JobError::Died(format!(
-            "its code could not be compiled: {}",
+    let pending = WORKERS.with(|w| {
+        w.borrow_mut()
+            .module
+            .get_or_insert_with(|| wasm_bindgen_futures::future_to_promise(compile_module()))
+            .clone()
+    });
+    JsFuture::from(pending).await.map_err(|reason| {
+        WORKERS.with(|w| w.borrow_mut().module = None);
+        JobError::NoCode(
             reason
                 .as_string()
                 .or_else(|| js_sys::Error::from(reason).message().as_string())
-                .unwrap_or_default()
-        ))
-    })?;
-    WORKERS.with(|w| w.borrow_mut().module = Some(module.clone()));
-    Ok(module)
+                .unwrap_or_default(),
+        )
+    })
 }
 
 /// Compiles [`WORKER_WASM`] while it downloads (which lets the browser
-/// cache the compiled code), or from its bytes where the server does not
-/// say `application/wasm`.
+/// cache the compiled code) or, where that fails (a server that does not
+/// say `application/wasm`, for one), from its bytes.
 async fn compile_module() -> Result<JsValue, JsValue> {
     let window = web_sys::window().ok_or("no window")?;
     let streamed = WebAssembly::compile_streaming(&window.fetch_with_str(WORKER_WASM));
@@ -317,6 +343,7 @@ async fn run(
     if cancel.cancelled() {
         return Err(JobError::Cancelled);
     }
+    let module = worker_module().await?;
     // Encoded (in steps, yielding to the page) before the workers start:
     // their first message, that they listen, is lost unless a handler is set
     // in the same turn as the worker is made.
@@ -326,7 +353,6 @@ async fn run(
         Some(helper) => Some(helper.encode().await.map_err(unsent)?),
         None => None,
     };
-    let module = worker_module().await?;
     if cancel.cancelled() {
         return Err(JobError::Cancelled);
     }
