@@ -2,8 +2,9 @@
 // headless Debian Chromium through playwright-core, and a record of every
 // request the page makes.
 import { createServer } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import assert from 'node:assert/strict';
 import { before, after } from 'node:test';
@@ -55,6 +56,18 @@ export async function serveDist(dir, port = 0) {
         server.closeAllConnections();
       }),
   };
+}
+
+const madeDirs = [];
+process.on('exit', () => {
+  for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A new folder under the system's temporary one (`prefix` + a random tail), removed when the test process exits. */
+export function tempDir(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  madeDirs.push(dir);
+  return dir;
 }
 
 const BASE_FLAGS = [

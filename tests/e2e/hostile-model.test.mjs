@@ -8,10 +8,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { serveDist, launch, openPage, assertPrivate } from './harness.mjs';
+import { serveDist, launch, openPage, assertPrivate, tempDir } from './harness.mjs';
 import { trainTinyModel } from './tiny-model.mjs';
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
@@ -29,7 +28,7 @@ after(async () => {
 
 /** A folder with `card` (an object) as card.json beside `bytes` under the card's weights name. */
 function pair(name, cardJson, bytes) {
-  const dir = mkdtempSync(join(tmpdir(), `dsan-${name}-`));
+  const dir = tempDir(`dsan-${name}-`);
   writeFileSync(join(dir, 'card.json'), JSON.stringify(cardJson));
   writeFileSync(join(dir, cardJson.weights.file), bytes);
   return [join(dir, 'card.json'), join(dir, cardJson.weights.file)];

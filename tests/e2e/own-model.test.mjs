@@ -6,10 +6,9 @@
 // working.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { serveDist, launch, openPage, diagnoseOnPage, assertPrivate } from './harness.mjs';
+import { serveDist, launch, openPage, diagnoseOnPage, assertPrivate, tempDir } from './harness.mjs';
 import { runDsan, trainTinyModel } from './tiny-model.mjs';
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
@@ -39,7 +38,7 @@ test('a site model is verified, named and used for the diagnosis; a mismatched o
     await page.locator('[data-testid="backend-badge"][data-backend]').waitFor({ timeout: 60_000 });
 
     // A weights file that is not the card's (one byte changed): refused, with the reason.
-    const bad = mkdtempSync(join(tmpdir(), 'dsan-bad-model-'));
+    const bad = tempDir('dsan-bad-model-');
     const badWeights = join(bad, weights.split('/').pop());
     const bytes = readFileSync(weights);
     bytes[bytes.length >> 1] ^= 0xff;
@@ -52,7 +51,7 @@ test('a site model is verified, named and used for the diagnosis; a mismatched o
     assert.equal(await page.getByTestId('model-loaded').count(), 0, 'nothing loaded');
 
     // A truncated one: refused by its size, which the page compares with the card's before reading it.
-    const short = mkdtempSync(join(tmpdir(), 'dsan-short-model-'));
+    const short = tempDir('dsan-short-model-');
     const shortWeights = join(short, weights.split('/').pop());
     writeFileSync(shortWeights, readFileSync(weights).subarray(0, -1));
     copyFileSync(card, join(short, 'card.json'));
@@ -96,7 +95,7 @@ test('a site model is verified, named and used for the diagnosis; a mismatched o
 
 /** A copy of the page with `dsan export --default` of the test run in its model-weights/. */
 function distWithBundledModel(name) {
-  const dist = mkdtempSync(join(tmpdir(), 'dsan-bundled-'));
+  const dist = tempDir('dsan-bundled-');
   cpSync(DIST, dist, { recursive: true });
   const bundled = run(['export', '--run', join(work, 'run'), '--out', join(dist, 'model-weights'), '--name', name, '--synthetic', '--default']).trim();
   return { dist, card: bundled, weights: join(dirname(bundled), JSON.parse(readFileSync(bundled, 'utf8')).weights.file) };

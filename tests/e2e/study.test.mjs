@@ -5,10 +5,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { serveDist, launch, openPage, assertPrivate } from './harness.mjs';
+import { serveDist, launch, openPage, assertPrivate, tempDir } from './harness.mjs';
 
 const DIST = process.env.DIST_DIR ?? new URL('../../dist/', import.meta.url).pathname;
 const DSAN = process.env.DSAN_BIN ?? 'dsan';
@@ -93,7 +92,7 @@ test('a folder and a .zip of the same series give the same volume', async () => 
   assertSameStudy(await studyReport(page), native);
   await assertDrawn(page, 42);
 
-  const dir = mkdtempSync(join(tmpdir(), 'dsan-zip-'));
+  const dir = tempDir('dsan-zip-');
   const zip = join(dir, 'cap001.zip');
   execFileSync('python3', ['-c', `
 import sys, zipfile, pathlib
@@ -138,7 +137,7 @@ async function dropPaths(page, paths) {
 }
 
 test('a folder dropped on the page (nested, with a stray file) gives the same study', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'dsan-drop-'));
+  const root = tempDir('dsan-drop-');
   const series = join(root, 'export', 'CT', 'series-1');
   mkdirSync(series, { recursive: true });
   cpSync(CAP001, series, { recursive: true });

@@ -1,9 +1,9 @@
 // A model trained and exported by `dsan` for the browser tests: a tiny
 // network, one epoch on four small phantoms.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { tempDir } from './harness.mjs';
 
 const DSAN = process.env.DSAN_BIN ?? 'dsan';
 
@@ -13,10 +13,11 @@ export const runDsan = (args) =>
 
 /**
  * Trains and exports a tiny model named `name` on phantoms of `seed`, in a new
- * folder: `{ work, card, weights }` (the run is `work/run`).
+ * folder removed when the tests end: `{ work, card, weights }` (the run is
+ * `work/run`).
  */
 export function trainTinyModel(name, seed) {
-  const work = mkdtempSync(join(tmpdir(), 'dsan-tiny-model-'));
+  const work = tempDir('dsan-tiny-model-');
   runDsan(['phantoms', '--out', join(work, 'data'), '--n', '4', '--seed', String(seed), '--slices', '40', '--size', '96']);
   runDsan(['train', '--data', join(work, 'data'), '--preset', 'tiny', '--epochs', '1', '--batch-size', '2', '--out', join(work, 'run')]);
   const card = runDsan(['export', '--run', join(work, 'run'), '--out', join(work, 'model'), '--name', name, '--synthetic']).trim();
