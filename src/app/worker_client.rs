@@ -161,11 +161,13 @@ pub async fn warm_up(backend: Backend, model: &ModelChoice, weights: &[u8]) -> b
     let cancel = Cancel::default();
     let declined = WORKERS.with(|w| {
         let mut workers = w.borrow_mut();
-        workers.warming = Some(cancel.clone());
+        if !workers.declined {
+            workers.warming = Some(cancel.clone());
+        }
         workers.declined
     });
     if declined {
-        cancel.cancel();
+        return false;
     }
     let outcome = run(Request::Warm(model, weights), None, |_| (), &cancel).await;
     if let Err(e) = &outcome
