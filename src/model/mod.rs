@@ -14,6 +14,7 @@ mod loss;
 mod pool3d;
 mod readback;
 mod resnet3d;
+mod stem_gemm;
 mod synthetic;
 
 pub use attention::{class_activation_maps, class_one_hot, normalize_maps, soft_mask};

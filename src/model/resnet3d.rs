@@ -7,6 +7,7 @@ use burn::prelude::*;
 
 use super::config::DsanConfig;
 use super::pool3d::max_pool3d;
+use super::stem_gemm::conv3d_one_channel;
 
 /// The momentum of BatchNorm's running statistics during training (Burn's
 /// and PyTorch's default).
@@ -36,6 +37,19 @@ impl<B: Backend> ConvBn<B> {
     /// `[N, C_in, D, H, W]` -> `[N, C_out, ceil(D/s), ceil(H/s), ceil(W/s)]`.
     fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
         self.norm.forward(self.conv.forward(x))
+    }
+
+    /// [`Self::forward`] for the stem (one input channel). Under autodiff
+    /// (training) the convolution runs as matrix products, whose weight
+    /// gradient is a GEMM too (see [`conv3d_one_channel`]); inference keeps
+    /// the backend's own convolution. Both compute the same function.
+    fn forward_stem(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
+        let y = if B::ad_enabled(&x.device()) {
+            conv3d_one_channel(x, self.conv.weight.val(), self.conv.stride)
+        } else {
+            self.conv.forward(x)
+        };
+        self.norm.forward(y)
     }
 
     fn set_norm_momentum(&mut self, momentum: f64) {
@@ -127,7 +141,7 @@ impl<B: Backend> ResNet3d<B> {
     /// `[N, 1, D, H, W]` -> last feature map `[N, 8w, d, h, w]`
     /// (see [`DsanConfig::feature_grid`]).
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
-        let mut x = self.relu.forward(self.stem.forward(x)); // [N, w, D/s, H/s, W/s]
+        let mut x = self.relu.forward(self.stem.forward_stem(x)); // [N, w, D/s, H/s, W/s]
         if self.stem_pool {
             x = max_pool3d(x, 3, 2, 1); // [N, w, D/2s, H/2s, W/2s]
         }
