@@ -13,6 +13,16 @@ use super::stem_gemm::conv3d_one_channel;
 /// and PyTorch's default).
 pub const NORM_MOMENTUM: f64 = 0.1;
 
+/// Whether the stem runs as GEMMs ([`conv3d_one_channel`]) on this backend:
+/// only under autodiff on Flex, where it makes a web-default training step at
+/// batch 1 about 2x faster (`cargo bench -p dsan-train --bench train_step`,
+/// 2026-12-03: 3.65 s -> 1.51 s). LibTorch's step was no faster with it (b1
+/// 687 against 677 ms, b2 849 against 731 ms), and inference keeps each
+/// backend's own convolution.
+fn stem_as_gemm<B: Backend>(device: &B::Device) -> bool {
+    B::name(device) == "autodiff<flex>"
+}
+
 /// Convolution followed by BatchNorm (no bias: BatchNorm's shift replaces it).
 #[derive(Module, Debug)]
 pub struct ConvBn<B: Backend> {
@@ -39,12 +49,13 @@ impl<B: Backend> ConvBn<B> {
         self.norm.forward(self.conv.forward(x))
     }
 
-    /// [`Self::forward`] for the stem (one input channel). Under autodiff
-    /// (training) the convolution runs as matrix products, whose weight
-    /// gradient is a GEMM too (see [`conv3d_one_channel`]); inference keeps
-    /// the backend's own convolution. Both compute the same function.
+    /// [`Self::forward`] for the stem (one input channel). Training on Flex
+    /// runs the convolution as matrix products, whose weight gradient is a
+    /// GEMM too (see [`conv3d_one_channel`]); inference and the other
+    /// backends keep the backend's own convolution. Both compute the same
+    /// function.
     fn forward_stem(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
-        let y = if B::ad_enabled(&x.device()) {
+        let y = if stem_as_gemm::<B>(&x.device()) {
             conv3d_one_channel(x, self.conv.weight.val(), self.conv.stride)
         } else {
             self.conv.forward(x)
@@ -158,5 +169,20 @@ impl<B: Backend> ResNet3d<B> {
         for block in self.stages.iter_mut().flatten() {
             block.set_norm_momentum(momentum);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Autodiff;
+
+    use super::*;
+    use crate::CpuBackend;
+
+    #[test]
+    fn the_stem_runs_as_gemms_only_when_training_on_flex() {
+        let device = Default::default();
+        assert!(stem_as_gemm::<Autodiff<CpuBackend>>(&device));
+        assert!(!stem_as_gemm::<CpuBackend>(&device));
     }
 }
