@@ -1,9 +1,9 @@
 //! The stem's convolution (one input channel, a `k^3` kernel, padding `k/2`)
 //! as matrix products, for training.
 //!
-//! Burn 0.21 has no fast weight gradient of `conv3d` on the CPU backends:
-//! burn-flex and burn-tch fall back to Burn's generic one, which runs one
-//! more convolution with the whole output gradient as its kernel. For our
+//! burn-flex 0.21 has no weight gradient of `conv3d` of its own: it falls
+//! back to Burn's generic one, which runs one more convolution with the
+//! whole output gradient as its kernel. For our
 //! stem that is seconds a step (docs/upstream/burn-flex-conv3d-weight-backward.md).
 //! Written as `W [C_out, k^3] x columns [k^3, positions]`, the forward is a
 //! GEMM and so is its weight gradient, and the columns of the input (which
@@ -114,8 +114,8 @@ mod tests {
     }
 
     /// Output and weight gradient equal Burn's `conv3d` (and its generic
-    /// weight gradient) for odd and even sizes, every stride the configs
-    /// allow in practice and batches above one.
+    /// weight gradient) for odd and even sizes, the web default's stride and
+    /// others (uneven, all 1, all 2), kernels 3, 5 and 7, and batch 2.
     #[test]
     fn matches_burns_conv3d_and_its_weight_gradient() {
         let device = Default::default();
