@@ -7,6 +7,7 @@
 //! on a CPU backend natively and in wasm, and on CUDA in `train`.
 
 mod attention;
+mod batch_norm;
 mod branch;
 mod config;
 mod dsan;

@@ -5,6 +5,7 @@ use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig3d, Relu};
 use burn::prelude::*;
 
+use super::batch_norm::batch_norm_train;
 use super::config::DsanConfig;
 use super::pool3d::max_pool3d;
 use super::stem_gemm::conv3d_one_channel;
@@ -46,7 +47,18 @@ impl<B: Backend> ConvBn<B> {
 
     /// `[N, C_in, D, H, W]` -> `[N, C_out, ceil(D/s), ceil(H/s), ceil(W/s)]`.
     fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
-        self.norm.forward(self.conv.forward(x))
+        self.normalize(self.conv.forward(x))
+    }
+
+    /// BatchNorm: with the batch's statistics under autodiff
+    /// ([`batch_norm_train`], Burn's training forward in a layout CPU
+    /// backends run fast), with the running statistics otherwise (Burn's).
+    fn normalize(&self, y: Tensor<B, 5>) -> Tensor<B, 5> {
+        if B::ad_enabled(&y.device()) {
+            batch_norm_train(&self.norm, y)
+        } else {
+            self.norm.forward(y)
+        }
     }
 
     /// [`Self::forward`] for the stem (one input channel). Training on Flex
@@ -60,7 +72,7 @@ impl<B: Backend> ConvBn<B> {
         } else {
             self.conv.forward(x)
         };
-        self.norm.forward(y)
+        self.normalize(y)
     }
 
     fn set_norm_momentum(&mut self, momentum: f64) {
