@@ -220,6 +220,28 @@ fn a_series_too_large_for_memory_is_refused_before_allocating() {
 }
 
 #[test]
+fn a_far_off_slice_that_would_resample_past_the_limit_is_refused_before_allocating() {
+    let limit = dsan_ct::dicom::MAX_VOLUME_BYTES / (512 * 512 * 2);
+    // The highest of 42 slices 8 mm apart moved 10 km up, then as far as an
+    // f64 goes: resampled at 8 mm the series would span 1.25 million slices,
+    // then more than a usize counts. Each is refused with the limit named.
+    for shift in [1e7, f64::MAX] {
+        let mut series = read_study(read_dir(CAP001)).series.remove(0);
+        let top = series
+            .slices
+            .iter_mut()
+            .max_by(|a, b| a.position.unwrap()[2].total_cmp(&b.position.unwrap()[2]))
+            .unwrap();
+        top.position.as_mut().unwrap()[2] += shift;
+        let err = assemble(series).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("at most {limit} slices of 512x512")),
+            "shift {shift}: {err}"
+        );
+    }
+}
+
+#[test]
 fn a_sheared_stack_is_reported_as_gantry_tilt() {
     let mut series = read_study(read_dir(CAP001)).series.remove(0);
     // Shift every slice sideways by tan(15°) times its height: a 15° tilt.

@@ -114,6 +114,8 @@ impl Study {
     /// NIfTI volume).
     pub fn open(self, opened: Opened) {
         stop_warm_up();
+        // The previous study's slices go before the next one is read.
+        self.files.set_value(None);
         self.report.set(None);
         self.loaded.set(None);
         self.selected.set(None);

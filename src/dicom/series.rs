@@ -127,6 +127,17 @@ pub enum SeriesError {
         /// Columns of its images.
         columns: usize,
     },
+    /// Memory for the volume could not be had (the page's WebAssembly memory
+    /// is full: other series of a big study, another tab's worth of data).
+    #[error(
+        "series {series}: no memory left for its {needed_mib} MiB volume; open this series on its own or use the native `dsan` tool"
+    )]
+    OutOfMemory {
+        /// Series description or UID.
+        series: String,
+        /// Memory needed.
+        needed_mib: u64,
+    },
     /// The volume could not be built.
     #[error("series {series}: {source}")]
     Volume {
@@ -312,18 +323,11 @@ pub const MIN_SLICES: usize = 3;
 /// linearly interpolated onto the median spacing (each reported as a warning).
 pub fn assemble(series: Series) -> Result<AssembledSeries, SeriesError> {
     let name = series_name(&series.summary);
-    if series.summary.volume_bytes > MAX_VOLUME_BYTES {
-        let [rows, columns] = series.summary.image_size;
-        let slice_bytes = (rows * columns * size_of::<i16>()).max(1) as u64;
-        return Err(SeriesError::TooLarge {
-            series: name,
-            needed_mib: series.summary.volume_bytes >> 20,
-            limit_mib: MAX_VOLUME_BYTES >> 20,
-            max_slices: MAX_VOLUME_BYTES / slice_bytes,
-            rows,
-            columns,
-        });
-    }
+    fits(
+        &name,
+        series.summary.volume_bytes as f64,
+        series.summary.image_size,
+    )?;
     let mut slices = series.slices;
     if slices.len() < MIN_SLICES {
         return Err(SeriesError::TooFewSlices {
@@ -394,20 +398,32 @@ pub fn assemble(series: Series) -> Result<AssembledSeries, SeriesError> {
         // One allocation of the final size, written in HU straight from the
         // stored values; each slice is freed once written.
         let depth = slices.len();
-        let mut voxels = Vec::with_capacity(depth * rows * columns);
+        let mut voxels = reserve_voxels(&name, depth * rows * columns)?;
         for slice in slices {
             slice.pixels.extend_hu(&mut voxels);
         }
         (voxels, depth)
     } else {
-        let depth =
-            ((positions[positions.len() - 1] - positions[0]) / spacing).round() as usize + 1;
+        // A single far-off slice (a hostile or broken file) must not make
+        // the resampled volume larger than the limit: checked before the
+        // depth is even a `usize`.
+        let steps = ((positions[positions.len() - 1] - positions[0]) / spacing).round();
+        fits(
+            &name,
+            (steps + 1.0) * (rows * columns * size_of::<i16>()) as f64,
+            [rows, columns],
+        )?;
+        let depth = steps as usize + 1;
         let largest = gaps.iter().copied().fold(0.0, f64::max);
         warnings.push(format!(
             "uneven slice spacing (median {spacing:.2} mm, largest gap {largest:.2} mm): \
              resampled to {depth} slices every {spacing:.2} mm by linear interpolation"
         ));
-        (interpolate(&slices, &positions, spacing, depth), depth)
+        let voxels = reserve_voxels(&name, depth * rows * columns)?;
+        (
+            interpolate(&slices, &positions, spacing, depth, voxels),
+            depth,
+        )
     };
     let volume = Volume::new(
         voxels,
@@ -427,10 +443,48 @@ pub fn assemble(series: Series) -> Result<AssembledSeries, SeriesError> {
     })
 }
 
-/// Linear interpolation along the normal onto `depth` slices `spacing` apart.
-fn interpolate(slices: &[Slice], positions: &[f64], spacing: f64, depth: usize) -> Vec<i16> {
-    let plane = slices[0].pixels.len();
-    let mut voxels = Vec::with_capacity(plane * depth);
+/// Refuses a volume of `bytes` (of 16-bit voxels) past [`MAX_VOLUME_BYTES`],
+/// naming how many slices of `image_size` would fit.
+fn fits(series: &str, bytes: f64, image_size: [usize; 2]) -> Result<(), SeriesError> {
+    if bytes <= MAX_VOLUME_BYTES as f64 {
+        return Ok(());
+    }
+    let [rows, columns] = image_size;
+    let slice_bytes = (rows * columns * size_of::<i16>()).max(1) as u64;
+    Err(SeriesError::TooLarge {
+        series: series.to_owned(),
+        // A saturating cast: an infinite span reads as u64::MAX MiB.
+        needed_mib: (bytes / f64::from(1 << 20)) as u64,
+        limit_mib: MAX_VOLUME_BYTES >> 20,
+        max_slices: MAX_VOLUME_BYTES / slice_bytes,
+        rows,
+        columns,
+    })
+}
+
+/// An empty buffer with room for `voxels` 16-bit voxels, or the error that
+/// says there is no memory for them, rather than the abort of a failed
+/// allocation (in the page, a dead tab).
+fn reserve_voxels(series: &str, voxels: usize) -> Result<Vec<i16>, SeriesError> {
+    let mut buffer = Vec::new();
+    buffer
+        .try_reserve_exact(voxels)
+        .map_err(|_| SeriesError::OutOfMemory {
+            series: series.to_owned(),
+            needed_mib: (voxels as u64).saturating_mul(size_of::<i16>() as u64) >> 20,
+        })?;
+    Ok(buffer)
+}
+
+/// Linear interpolation along the normal onto `depth` slices `spacing` apart,
+/// appended to `voxels` (empty, with room for them).
+fn interpolate(
+    slices: &[Slice],
+    positions: &[f64],
+    spacing: f64,
+    depth: usize,
+    mut voxels: Vec<i16>,
+) -> Vec<i16> {
     let hu = |index: usize| slices[index].pixels.hu();
     let mut upper = 1;
     let (mut below, mut above) = (hu(0), hu(1));
@@ -513,4 +567,33 @@ fn median(values: &[f64]) -> Option<f64> {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
+    use super::*;
+
+    /// A volume no allocator can give (past `isize::MAX` bytes, then one a
+    /// 64-bit address space cannot hold) is an error naming the series and
+    /// the size, where `Vec::with_capacity` would abort the process.
+    #[test]
+    fn a_volume_no_memory_can_hold_is_an_error_not_an_abort() {
+        for voxels in [usize::MAX / 2, 1 << 61] {
+            let err = reserve_voxels("thin chest", voxels).unwrap_err();
+            assert_eq!(
+                err,
+                SeriesError::OutOfMemory {
+                    series: "thin chest".to_owned(),
+                    needed_mib: (voxels as u64 * 2) >> 20,
+                }
+            );
+            assert!(
+                err.to_string()
+                    .starts_with("series thin chest: no memory left for its")
+            );
+        }
+        assert!(reserve_voxels("small", 512 * 512).unwrap().capacity() >= 512 * 512);
+    }
 }
