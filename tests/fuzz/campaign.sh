@@ -18,9 +18,10 @@
 #   FUZZ_SECONDS  stop each target after this many seconds even if its runs
 #                 are not done (default 0: no time limit)
 #   SANITIZER     cargo-fuzz's sanitizer (default address); `none` runs
-#                 several times faster (the code is safe Rust), but then only
-#                 the resident-size limit catches an over-allocation, not
-#                 libFuzzer's 1 GB malloc limit, which needs a sanitizer's hooks
+#                 5-9x faster, but then nothing watches the dependencies'
+#                 `unsafe` code, and only the resident-size limit catches an
+#                 over-allocation, not libFuzzer's 1 GB malloc limit, which
+#                 needs a sanitizer's hooks
 # A crash, an allocation past 1 GB or a resident size past 2 GB stops the target and leaves its input in
 # tests/fuzz/artifacts/<target>/: fix it, then add the input to the
 # regression set (tests/fixtures/fuzz/<target>/), which the tests replay.
